@@ -1,0 +1,6 @@
+"""fst: fast neural style transfer (Johnson et al. 2016) with PyTorch Lightning.
+
+Importing ``fst`` loads no torch: the ONNX inference path stays light.
+"""
+
+__version__ = "0.1.0"

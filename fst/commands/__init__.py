@@ -1,0 +1,1 @@
+"""Sub-commands of the ``fst`` console script (see fst.cli)."""

@@ -1,0 +1,110 @@
+"""Image files in and out: decoding any mode to RGB, EXIF orientation, atomic writes.
+
+Imports only Pillow and numpy, never torch, so the ONNX inference path stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from fst.errors import FstError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Decode an image fully and turn it upright (EXIF orientation).
+
+    Raises FstError with a one-line reason for a missing, empty, truncated or
+    non-image file, or one beyond Pillow's decompression-bomb limit.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FstError(f"{path}: no such file")
+    if path.is_dir():
+        raise FstError(f"{path}: is a directory, not an image")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return ImageOps.exif_transpose(img)
+    except Image.DecompressionBombError as exc:
+        raise FstError(f"{path}: image too large ({exc})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise FstError(f"{path}: not a readable image ({reason})") from None
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB; transparent areas are composited on white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        wide = np.asarray(img, dtype=np.float64)
+        scale = 255.0 / 65535.0 if wide.max() > 255 else 1.0
+        img = Image.fromarray(np.clip(wide * scale, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert("RGB")
+
+
+def load_rgb(path: str | os.PathLike) -> Image.Image:
+    """open_image + to_rgb: an upright 8-bit RGB image."""
+    return to_rgb(open_image(path))
+
+
+def list_images(root: str | os.PathLike) -> list[Path]:
+    """All files under ``root`` with an image suffix, sorted, hidden files skipped."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FstError(f"{root}: not a directory")
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")
+    )
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    Readers never see a half-written file, and a failure leaves nothing behind.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FstError(f"{path.parent}: output folder does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+    except OSError as exc:
+        raise FstError(f"{path.parent}: cannot write here ({exc.strerror})") from None
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def save_image(img: Image.Image, path: str | os.PathLike, quality: int = 95) -> None:
+    """Write atomically; the format follows the suffix (JPEG drops alpha)."""
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise FstError(f"{path}: unknown image format '{path.suffix}'")
+    if fmt == "JPEG" and img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    with atomic_path(path) as tmp:
+        try:
+            img.save(tmp, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
+        except OSError as exc:
+            raise FstError(f"{path}: cannot write image ({exc})") from None

@@ -1,0 +1,1 @@
+"""Networks: the stylisation network and the frozen VGG-16 loss network."""

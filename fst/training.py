@@ -1,0 +1,109 @@
+"""The training command line: LightningCLI over StyleTransferModule + StyleDataModule.
+
+``python train.py fit --config configs/johnson2016.yaml --model.style_image S --data.root D``.
+Each run is named (``--run_name``, default: the style image's file name) and writes
+TensorBoard logs to ``runs/<run name>/`` and checkpoints to ``checkpoints/<run name>/``
+(``last.ckpt`` plus the three most recent periodic ones), and at the end the
+inference file ``checkpoints/<run name>/<run name>.safetensors`` and a stylized
+sample photo.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.loggers import TensorBoardLogger
+from torchvision.transforms import functional as TF
+
+from fst.data import StyleDataModule
+from fst.errors import FstError
+from fst.imageio import load_rgb, save_image
+from fst.model_file import save_model_file
+from fst.module import StyleTransferModule
+
+ASSETS = Path(__file__).parent / "assets"
+SAMPLE_PHOTO = ASSETS / "photos" / "coco_000000000785.jpg"
+
+
+class ExportOnFitEnd(pl.Callback):
+    """After training: write the inference file and stylize the sample photo."""
+
+    def __init__(self, directory: Path, run_name: str):
+        self.directory = directory
+        self.run_name = run_name
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: StyleTransferModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        datamodule = trainer.datamodule
+        training = dict(pl_module.hparams)
+        training.update(
+            steps=trainer.global_step,
+            image_size=datamodule.image_size,
+            batch_size=datamodule.batch_size,
+        )
+        model_path = self.directory / f"{self.run_name}.safetensors"
+        style = Path(pl_module.hparams.style_image).stem
+        save_model_file(pl_module.net, model_path, style=style, training=training)
+        with torch.no_grad():
+            photo = TF.to_tensor(load_rgb(SAMPLE_PHOTO)).unsqueeze(0).to(pl_module.device)
+            stylized = pl_module.net(photo)[0].cpu()
+        sample_path = self.directory / "sample.jpg"
+        save_image(TF.to_pil_image(stylized), sample_path)
+        failed = datamodule.train_set.failed.value
+        if failed:
+            print(f"Skipped {failed} training images that failed to decode.")
+        print(f"Inference model: {model_path}\nStylized sample photo: {sample_path}")
+
+
+class StyleCLI(LightningCLI):
+    """LightningCLI with run names, checkpoint folders and the final export wired in."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--run_name", type=str | None, default=None,
+                            help="Name of the run (default: the style image's file name).")
+        parser.add_argument("--checkpoint_every", type=int, default=1000,
+                            help="Save a checkpoint every N training steps.")  # fmt: skip
+
+    def _instantiate_trainer(self, config: dict, callbacks: list) -> pl.Trainer:
+        settings = self.config.get(str(self.subcommand), self.config)
+        run_name = settings.run_name or Path(settings.model.style_image).stem
+        directory = Path("checkpoints") / run_name
+        if config.get("logger") in (None, True):
+            config["logger"] = TensorBoardLogger("runs", name=run_name)
+        callbacks = [
+            *callbacks,
+            ModelCheckpoint(
+                dirpath=directory,
+                filename="step{step:06d}",
+                auto_insert_metric_name=False,
+                every_n_train_steps=settings.checkpoint_every,
+                save_last=True,
+                save_top_k=3,
+                monitor="step",
+                mode="max",
+            ),
+            ExportOnFitEnd(directory, run_name),
+        ]
+        return super()._instantiate_trainer(config, callbacks)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the training CLI; user errors end as one line on stderr and exit code 1."""
+    try:
+        StyleCLI(
+            StyleTransferModule,
+            StyleDataModule,
+            trainer_defaults={"max_steps": 40000, "max_epochs": -1, "log_every_n_steps": 10},
+            save_config_kwargs={"overwrite": True},
+            args=args,
+        )
+    except FstError as exc:
+        print(f"fst: error: {exc}", file=sys.stderr)
+        sys.exit(1)
