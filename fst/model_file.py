@@ -76,3 +76,9 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[TransformerNet, dict]:
         raise FstError(f"{path}: not a loadable fst checkpoint ({str(exc).splitlines()[0]})") from None
     info = {"style": Path(str(hp.get("style_image", ""))).stem, "arch": config.to_dict(), "training": hp}
     return net.eval(), info
+
+
+def load_net(path: str | os.PathLike) -> tuple[TransformerNet, dict]:
+    """A .ckpt (Lightning checkpoint) or any other file (the inference file) -> (net, info)."""
+    loader = load_checkpoint if Path(path).suffix.lower() == ".ckpt" else load_model_file
+    return loader(path)
