@@ -77,7 +77,8 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, fp16: bool 
         try:
             onnx.checker.check_model(str(tmp), full_check=True)
         except onnx.checker.ValidationError as exc:
-            raise FstError(f"{output}: exported graph fails onnx.checker ({str(exc).splitlines()[0]})") from None
+            reason = str(exc).splitlines()[0]
+            raise FstError(f"{output}: exported graph fails onnx.checker ({reason})") from None
         diff = _max_abs_diff(net, tmp)
         if not diff < TOLERANCE[precision]:
             raise FstError(

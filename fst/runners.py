@@ -138,9 +138,9 @@ class OnnxRuntimeRunner:
         available = ort.get_available_providers()
         has_cuda = "CUDAExecutionProvider" in available
         if device == "cuda" and not has_cuda:
-            raise FstError("--device cuda: this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)")
+            raise FstError("--device cuda: this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
         use_cuda = device == "cuda" or (device == "auto" and has_cuda)
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
+        providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no warnings about unused initializers
         try:

@@ -9,11 +9,9 @@ HELP = "Export a trained model (.ckpt or .safetensors) to one self-contained ONN
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="Lightning checkpoint (.ckpt) or inference file (.safetensors)")
-    parser.add_argument("-o", "--output", type=Path, help="the .onnx file to write (default: MODEL with .onnx)")
-    parser.add_argument(
-        "--fp16", action="store_true", help="float16 weights and maths, float32 input/output (for GPU runtimes)"
-    )
+    parser.add_argument("model", type=Path, help="Lightning checkpoint (.ckpt) or inference file")
+    parser.add_argument("-o", "--output", type=Path, help="the .onnx to write (default: MODEL with .onnx)")
+    parser.add_argument("--fp16", action="store_true", help="float16 maths, float32 I/O (GPU runtimes)")
 
 
 def run(args: argparse.Namespace) -> int:
