@@ -18,19 +18,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# Network families (fst.models.build_transformer) and the width each one defaults to.
+DEFAULT_WIDTH = {"johnson": 32, "fast": 16}
+
 
 @dataclass(frozen=True)
 class TransformerConfig:
     """Architecture hyper-parameters; stored in every checkpoint and model file.
 
-    width: channels of the first layer (32 in the paper); later layers use 2x and 4x.
+    width: channels of the first layer (default 32 for "johnson", as in the paper, and 16
+        for "fast"); later layers use 2x and 4x.
     num_res_blocks: residual blocks at the lowest resolution (5 in the paper).
+    arch: "johnson" (TransformerNet, this module) or "fast" (FastTransformerNet,
+        fst/models/fast.py: half internal resolution, depthwise-separable blocks).
     """
 
-    width: int = 32
+    width: int | None = None
     num_res_blocks: int = 5
+    arch: str = "johnson"
 
-    def to_dict(self) -> dict[str, int]:
+    def __post_init__(self) -> None:
+        if self.arch not in DEFAULT_WIDTH:
+            raise ValueError(f"unknown arch {self.arch!r} (choose from {', '.join(DEFAULT_WIDTH)})")
+        if self.width is None:
+            object.__setattr__(self, "width", DEFAULT_WIDTH[self.arch])
+
+    def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
 
 
