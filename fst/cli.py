@@ -14,7 +14,7 @@ import sys
 from fst import __version__
 from fst.errors import FstError
 
-COMMANDS = ("train", "weights", "export")
+COMMANDS = ("train", "weights", "export", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

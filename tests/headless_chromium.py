@@ -58,7 +58,9 @@ def wait_until(page, predicate_js: str, timeout_s: float = 60.0):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"page never satisfied {predicate_js}; message: {page.text_content('#message')!r}")
+            raise TimeoutError(
+                f"page never satisfied {predicate_js}; message: {page.text_content('#message')!r}"
+            )
         time.sleep(0.1)
 
 
