@@ -4,7 +4,8 @@ loss = content_weight · content(φ(y), φ(x))
      + style_weight · Σ_l w_l · style_l(φ_l(y), target_l)
      + tv_weight · TV(y)
 with x the content batch, y = net(x), φ the VGG-16 features (see fst.losses for the
-normalisation of each term).
+normalisation of each term). style_l is the configured member of the style-loss family
+(fst.style_losses: gram, linear, poly, gaussian, bn, or a weighted fusion).
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
+from torch import nn
 from torchvision.transforms import functional as TF
 from torchvision.utils import make_grid
 
 from fst.errors import FstError
 from fst.imageio import load_rgb
-from fst.losses import content_loss, gram_matrix, gram_style_loss, total_variation
+from fst.losses import content_loss, total_variation
 from fst.models.transformer import TransformerConfig, TransformerNet
 from fst.models.vgg import RELU_NAMES, VGG16Features
+from fst.style_losses import LayerStyleLoss, parse_style_loss
 
 DEFAULT_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 
@@ -41,6 +44,10 @@ class StyleTransferModule(pl.LightningModule):
     Args:
         style_image: path of the painting.
         content_weight, style_weight, tv_weight: weights of the three loss terms.
+        style_loss: which style loss: gram, linear, poly, gaussian or bn, or a fusion
+            {name: weight, ...}; a weight may be {weight: w, <option>: value} (e.g.
+            {poly: {c: 0, d: 3}}). Each loss is pre-scaled to gram's strength, so
+            style_weight needs no re-tuning (docs/style-losses.md).
         style_size: the style image's long side is scaled to this many pixels (None: as is).
         content_layer: VGG-16 layer of the content loss.
         style_layers: VGG-16 layers of the style loss.
@@ -55,8 +62,9 @@ class StyleTransferModule(pl.LightningModule):
         self,
         style_image: str,
         content_weight: float = 1.0,
-        style_weight: float = 10.0,
+        style_weight: float = 3.0,
         tv_weight: float = 1.0,
+        style_loss: dict[str, float | dict[str, float]] | str = "gram",
         style_size: int | None = 512,
         content_layer: str = "relu2_2",
         style_layers: list[str] = list(DEFAULT_STYLE_LAYERS),
@@ -75,14 +83,17 @@ class StyleTransferModule(pl.LightningModule):
         if style_layer_weights is not None and len(style_layer_weights) != len(style_layers):
             raise FstError("style_layer_weights needs one weight per style layer")
         self.layer_weights = dict(zip(style_layers, style_layer_weights or [1.0] * len(style_layers)))
+        style_terms = parse_style_loss(style_loss)
         style = load_style_image(style_image, style_size)  # fails fast, before VGG loads
         self.net = TransformerNet(TransformerConfig(width=width, num_res_blocks=num_res_blocks))
         self.vgg = VGG16Features(vgg_weights)
         self.strict_loading = False  # checkpoints leave out the frozen VGG weights
         with torch.no_grad():
             feats = self.vgg(style, style_layers)
-        for layer in style_layers:
-            self.register_buffer(f"target_{layer}", gram_matrix(feats[layer]))
+        # One module per layer; its buffers hold the style targets (device, checkpoints).
+        self.style_losses = nn.ModuleDict(
+            {name: LayerStyleLoss(style_terms, feats[name]) for name in style_layers}
+        )
         self.sample_photos: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,11 +108,16 @@ class StyleTransferModule(pl.LightningModule):
         with torch.no_grad():
             target = self.vgg(x, [hp.content_layer])[hp.content_layer]
         out = {"content": content_loss(feats[hp.content_layer], target)}
-        style = 0.0
+        style, per_loss = 0.0, {}
         for layer, weight in self.layer_weights.items():
-            out[f"style_{layer}"] = gram_style_loss(feats[layer], getattr(self, f"target_{layer}"))
+            parts = self.style_losses[layer](feats[layer])
+            out[f"style_{layer}"] = sum(parts.values())
             style = style + weight * out[f"style_{layer}"]
+            for name, value in parts.items():
+                per_loss[name] = per_loss.get(name, 0.0) + weight * value
         out["style"] = style
+        if len(per_loss) > 1:  # a fusion: each member's share, e.g. "style.gram"
+            out.update({f"style.{name}": value for name, value in per_loss.items()})
         out["tv"] = total_variation(y)
         out["total"] = hp.content_weight * out["content"] + hp.style_weight * style + hp.tv_weight * out["tv"]
         return out
