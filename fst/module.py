@@ -67,7 +67,7 @@ class StyleTransferModule(pl.LightningModule):
         style_loss: dict[str, float | dict[str, float]] | str = "gram",
         style_size: int | None = 512,
         content_layer: str = "relu2_2",
-        style_layers: list[str] = list(DEFAULT_STYLE_LAYERS),
+        style_layers: list[str] = list(DEFAULT_STYLE_LAYERS),  # noqa: B006 - never mutated
         style_layer_weights: list[float] | None = None,
         vgg_weights: str = "caffe",
         width: int = 32,
@@ -82,7 +82,8 @@ class StyleTransferModule(pl.LightningModule):
             raise FstError(f"unknown VGG-16 layers {unknown}; choose from {', '.join(RELU_NAMES)}")
         if style_layer_weights is not None and len(style_layer_weights) != len(style_layers):
             raise FstError("style_layer_weights needs one weight per style layer")
-        self.layer_weights = dict(zip(style_layers, style_layer_weights or [1.0] * len(style_layers)))
+        layer_weights = style_layer_weights or [1.0] * len(style_layers)
+        self.layer_weights = dict(zip(style_layers, layer_weights, strict=True))
         style_terms = parse_style_loss(style_loss)
         style = load_style_image(style_image, style_size)  # fails fast, before VGG loads
         self.net = TransformerNet(TransformerConfig(width=width, num_res_blocks=num_res_blocks))
@@ -124,7 +125,7 @@ class StyleTransferModule(pl.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         terms = self.losses(batch)
-        self.log_dict({f"loss/{k}": v for k, v in terms.items() if not k.startswith("style_")}, prog_bar=False)
+        self.log_dict({f"loss/{k}": v for k, v in terms.items() if not k.startswith("style_")})
         self.log_dict({f"style_layers/{k[6:]}": v for k, v in terms.items() if k.startswith("style_")})
         self.log("loss", terms["total"], prog_bar=True, logger=False)
         return terms["total"]

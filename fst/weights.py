@@ -130,7 +130,7 @@ def download_torchvision() -> dict[str, np.ndarray]:
         raise FstError(f"cannot download torchvision's VGG-16 weights ({exc}); {INSTALL_HINT}") from None
     return {
         f"{name}.{kind}": state[f"features.{index}.{kind}"].numpy()
-        for name, index in zip(CONV_NAMES, TORCHVISION_INDICES)
+        for name, index in zip(CONV_NAMES, TORCHVISION_INDICES, strict=True)
         for kind in ("weight", "bias")
     }
 
@@ -158,7 +158,7 @@ def read_weights_file(path: Path) -> tuple[dict[str, np.ndarray], str]:
         except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as exc:
             raise FstError(f"{path}: not a loadable weights file ({str(exc).splitlines()[0]})") from None
         tensors = {}
-        for name, index in zip(CONV_NAMES, TORCHVISION_INDICES):
+        for name, index in zip(CONV_NAMES, TORCHVISION_INDICES, strict=True):
             for kind in ("weight", "bias"):
                 value = state.get(f"features.{index}.{kind}", state.get(f"{name}.{kind}"))
                 if value is not None:

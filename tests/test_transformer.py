@@ -12,7 +12,7 @@ def test_output_shape_equals_input_shape(shape):
     net = TransformerNet(TransformerConfig(width=8, num_res_blocks=1))
     out = net(torch.rand(shape))
     assert out.shape == shape
-    assert 0.0 <= out.min().item() and out.max().item() <= 1.0
+    assert out.min().item() >= 0.0 and out.max().item() <= 1.0
 
 
 def expected_parameters(w: int, n: int) -> int:

@@ -2,7 +2,9 @@
 
 import importlib.util
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -42,7 +44,7 @@ def test_extracted_weights_are_the_original_vgg16():
 
 def test_resolve_extracts_once_then_uses_the_cache():
     first = resolve_vgg_weights("caffe")
-    assert first.path.is_file() and first.path.parent == __import__("pathlib").Path(os.environ["FST_CACHE_DIR"])
+    assert first.path.is_file() and first.path.parent == Path(os.environ["FST_CACHE_DIR"])
     again = resolve_vgg_weights("caffe")
     assert again.source == "cache" and again.path == first.path
 
@@ -104,7 +106,7 @@ def test_fst_weights_offline_with_nothing_available(tmp_path):
         "from fst.cli import main; sys.exit(main(['weights']))"
     )
     env = {**os.environ, "FST_CACHE_DIR": str(tmp_path)}
-    result = __import__("subprocess").run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fst: error:")

@@ -69,7 +69,7 @@ class VGG16Features(nn.Module):
         deepest = max(RELU_NAMES.index(name) for name in layers)
         out = {}
         x = self.preprocess(rgb)
-        for conv_name, relu_name in zip(CONV_NAMES[: deepest + 1], RELU_NAMES):
+        for conv_name, relu_name in zip(CONV_NAMES[: deepest + 1], RELU_NAMES[: deepest + 1], strict=True):
             x = torch.relu(self.convs[conv_name](x))
             if relu_name in layers:
                 out[relu_name] = x
