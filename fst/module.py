@@ -11,6 +11,7 @@ normalisation of each term). style_l is the configured member of the style-loss 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytorch_lightning as pl
 import torch
@@ -22,7 +23,8 @@ from torchvision.utils import make_grid
 from fst.errors import FstError
 from fst.imageio import load_rgb
 from fst.losses import content_loss, total_variation
-from fst.models.transformer import TransformerConfig, TransformerNet
+from fst.models import build_transformer
+from fst.models.transformer import TransformerConfig
 from fst.models.vgg import RELU_NAMES, VGG16Features
 from fst.style_losses import LayerStyleLoss, parse_style_loss
 
@@ -53,7 +55,9 @@ class StyleTransferModule(pl.LightningModule):
         style_layers: VGG-16 layers of the style loss.
         style_layer_weights: one weight per style layer (default: 1 each).
         vgg_weights: "caffe" (original VGG-16), "torchvision", or a weights file path.
-        width, num_res_blocks: TransformerNet size (32 and 5 in the paper).
+        width, num_res_blocks: network size (32 and 5 in the paper); width None: the
+            arch's default (32 for "johnson", 16 for "fast").
+        arch: "johnson" (the paper's network) or "fast" (real time on CPUs, fst/models/fast.py).
         lr: Adam learning rate.
         sample_every_n_steps: how often to log stylized sample photos to TensorBoard.
     """
@@ -70,8 +74,9 @@ class StyleTransferModule(pl.LightningModule):
         style_layers: list[str] = list(DEFAULT_STYLE_LAYERS),  # noqa: B006 - never mutated
         style_layer_weights: list[float] | None = None,
         vgg_weights: str = "caffe",
-        width: int = 32,
+        width: int | None = None,
         num_res_blocks: int = 5,
+        arch: Literal["johnson", "fast"] = "johnson",
         lr: float = 1e-3,
         sample_every_n_steps: int = 500,
     ):
@@ -86,7 +91,7 @@ class StyleTransferModule(pl.LightningModule):
         self.layer_weights = dict(zip(style_layers, layer_weights, strict=True))
         style_terms = parse_style_loss(style_loss)
         style = load_style_image(style_image, style_size)  # fails fast, before VGG loads
-        self.net = TransformerNet(TransformerConfig(width=width, num_res_blocks=num_res_blocks))
+        self.net = build_transformer(TransformerConfig(width=width, num_res_blocks=num_res_blocks, arch=arch))
         self.vgg = VGG16Features(vgg_weights)
         self.strict_loading = False  # checkpoints leave out the frozen VGG weights
         with torch.no_grad():
