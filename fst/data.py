@@ -52,8 +52,13 @@ def resize_and_crop(img: Image.Image, size: int, rng: random.Random | None) -> t
 
 
 class ImageFolderDataset(Dataset):
-    """Square crops of photos, (3, S, S) in [0, 1]; a file that fails to decode is
-    replaced by the next one and counted in ``failed`` (shared across workers)."""
+    """Square crops of photos, (3, S, S) in [0, 1].
+
+    A file that fails to decode (truncated, deleted since listing, ...) is replaced by
+    the next one, warned about once, flagged and never tried again; ``failed_count``
+    is the number of such files. The flags live in shared memory, so DataLoader
+    workers see and set the same ones.
+    """
 
     def __init__(self, files: list[Path], image_size: int, random_crop: bool = True):
         if not files:
@@ -61,20 +66,26 @@ class ImageFolderDataset(Dataset):
         self.files = files
         self.image_size = image_size
         self.random_crop = random_crop
-        self.failed = multiprocessing.Value("i", 0)
+        self.failed = multiprocessing.Array("b", len(files), lock=False)  # 1: failed to decode
 
     def __len__(self) -> int:
         return len(self.files)
 
+    @property
+    def failed_count(self) -> int:
+        """Files that failed to decode so far."""
+        return sum(self.failed)
+
     def __getitem__(self, index: int) -> torch.Tensor:
         rng = random.Random() if self.random_crop else None
         for offset in range(len(self.files)):
-            path = self.files[(index + offset) % len(self.files)]
+            candidate = (index + offset) % len(self.files)
+            if self.failed[candidate]:
+                continue
             try:
-                return resize_and_crop(load_rgb(path), self.image_size, rng)
+                return resize_and_crop(load_rgb(self.files[candidate]), self.image_size, rng)
             except FstError as exc:
-                with self.failed.get_lock():
-                    self.failed.value += 1
+                self.failed[candidate] = 1
                 warnings.warn(f"skipping {exc}", stacklevel=1)
         raise FstError("no training image could be decoded")
 

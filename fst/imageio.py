@@ -41,12 +41,27 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         raise FstError(f"{path}: not a readable image ({reason})") from None
 
 
+def wide_grey_to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit ("I;16*"), 32-bit integer ("I") or float ("F") greyscale -> 8-bit "L".
+
+    16-bit modes always span 0..65535. "F" in [0, 1] (the usual float range) spans
+    0..1. For "I" and other "F" images the range is a guess: 16-bit if any value
+    exceeds 255, else 8-bit.
+    """
+    values = np.nan_to_num(np.asarray(img, dtype=np.float64))
+    if img.mode.startswith("I;16") or values.max() > 255:
+        scale = 255.0 / 65535.0
+    elif img.mode == "F" and values.max() <= 1.0:
+        scale = 255.0
+    else:
+        scale = 1.0
+    return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), "L")
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any Pillow mode -> 8-bit RGB; transparent areas are composited on white."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        wide = np.asarray(img, dtype=np.float64)
-        scale = 255.0 / 65535.0 if wide.max() > 255 else 1.0
-        img = Image.fromarray(np.clip(wide * scale, 0, 255).astype(np.uint8), "L")
+    if img.mode.startswith("I") or img.mode == "F":
+        img = wide_grey_to_8bit(img)
     if img.mode == "P":
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA"):
@@ -73,6 +88,13 @@ def list_images(root: str | os.PathLike) -> list[Path]:
     )
 
 
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -88,6 +110,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise FstError(f"{path.parent}: cannot write here ({exc.strerror})") from None
     os.close(fd)
     tmp_path = Path(tmp)
+    tmp_path.chmod(0o666 & ~current_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
         yield tmp_path
         os.replace(tmp_path, path)

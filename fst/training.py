@@ -18,9 +18,12 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.plugins import CheckpointIO
 from torchvision.transforms import functional as TF
 
+from fst.checkpoint_io import AtomicCheckpointIO, ensure_writable
 from fst.data import StyleDataModule
+from fst.divergence import StopOnDivergence
 from fst.errors import FstError
 from fst.imageio import load_rgb, save_image
 from fst.model_file import save_model_file
@@ -28,6 +31,19 @@ from fst.module import StyleTransferModule
 
 ASSETS = Path(__file__).parent / "assets"
 SAMPLE_PHOTO = ASSETS / "photos" / "coco_000000000785.jpg"
+
+
+def report_skipped_images(trainer: pl.Trainer, datamodule: StyleDataModule) -> None:
+    """Print how many training files were skipped: unreadable when listed, or failing
+    to decode during training (in any process; call it on every process)."""
+    failed = torch.tensor(
+        list(datamodule.train_set.failed), dtype=torch.int32, device=trainer.strategy.root_device
+    )
+    failed = trainer.strategy.reduce(failed, reduce_op="max")  # a file flagged by any process
+    unreadable, undecodable = len(datamodule.skipped), int(failed.sum()) + datamodule.sample_set.failed_count
+    if trainer.is_global_zero and (unreadable or undecodable):
+        print(f"Skipped {unreadable} unreadable files when listing {datamodule.root} "
+              f"and {undecodable} that failed to decode during training.")  # fmt: skip
 
 
 class ExportOnFitEnd(pl.Callback):
@@ -38,6 +54,7 @@ class ExportOnFitEnd(pl.Callback):
         self.run_name = run_name
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: StyleTransferModule) -> None:
+        report_skipped_images(trainer, trainer.datamodule)
         if not trainer.is_global_zero:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -56,9 +73,6 @@ class ExportOnFitEnd(pl.Callback):
             stylized = pl_module.net(photo)[0].cpu()
         sample_path = self.directory / "sample.jpg"
         save_image(TF.to_pil_image(stylized), sample_path)
-        failed = datamodule.train_set.failed.value
-        if failed:
-            print(f"Skipped {failed} training images that failed to decode.")
         print(f"Inference model: {model_path}\nStylized sample photo: {sample_path}")
 
 
@@ -66,8 +80,12 @@ class StyleCLI(LightningCLI):
     """LightningCLI with run names, checkpoint folders and the final export wired in."""
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_argument("--run_name", type=str | None, default=None,
-                            help="Name of the run (default: the style image's file name).")
+        parser.add_argument(
+            "--run_name",
+            type=str | None,
+            default=None,
+            help="Name of the run (default: the style image's file name).",
+        )
         parser.add_argument("--checkpoint_every", type=int, default=1000,
                             help="Save a checkpoint every N training steps.")  # fmt: skip
 
@@ -77,8 +95,15 @@ class StyleCLI(LightningCLI):
         directory = Path("checkpoints") / run_name
         if config.get("logger") in (None, True):
             config["logger"] = TensorBoardLogger("runs", name=run_name)
+            ensure_writable(Path("runs"))
+        ensure_writable(directory)
+        plugins = config.get("plugins") or []
+        config["plugins"] = plugins if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in config["plugins"]):
+            config["plugins"].append(AtomicCheckpointIO())
         callbacks = [
             *callbacks,
+            StopOnDivergence(),
             ModelCheckpoint(
                 dirpath=directory,
                 filename="step{step:06d}",
