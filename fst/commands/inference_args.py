@@ -1,0 +1,80 @@
+"""Command-line options shared by the commands that run a style model (video, webcam, ...).
+
+``add_model_arguments`` adds -m/--model, --runtime and --device; ``add_style_arguments``
+adds the fst.stylize.StylizeOptions knobs; ``open_model`` and ``stylize_options`` turn
+the parsed values into a runner and options. Imports no torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fst.runners import DEVICES, RUNTIMES, Runner
+from fst.stylize import StylizeOptions
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-m",
+        "--model",
+        type=Path,
+        required=True,
+        help="an exported .onnx, a .safetensors inference file or a .ckpt",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="auto (default): torch for .ckpt/.safetensors, onnxruntime for .onnx; opencv runs .onnx too",
+    )
+    parser.add_argument(
+        "--device", choices=DEVICES, default="auto", help="auto (default): cuda when available"
+    )
+
+
+def add_style_arguments(parser: argparse.ArgumentParser, batching: bool = True) -> None:
+    """The StylizeOptions flags; ``batching`` adds --batch-size and --tile (not for live video)."""
+    if batching:
+        parser.add_argument(
+            "--max-size",
+            type=int,
+            help="downscale the long side to N pixels for the network, "
+            "then scale the result back (faster; default: full size)",
+        )
+        parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default 1)")
+        parser.add_argument(
+            "--tile",
+            type=int,
+            help="tile side in pixels (default: automatic, only when an "
+            "image exceeds the memory budget; 0: never tile)",
+        )
+    parser.add_argument(
+        "--preserve-color",
+        action="store_true",
+        help="keep the input's colours, take only luminance from the style",
+    )
+    parser.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        help="1 (default) fully stylized, 0 the input unchanged, between: a blend",
+    )
+
+
+def stylize_options(args: argparse.Namespace) -> StylizeOptions:
+    """The parsed style flags as StylizeOptions (flags a command lacks keep their defaults)."""
+    return StylizeOptions(
+        max_size=getattr(args, "max_size", None),
+        tile=getattr(args, "tile", None),
+        preserve_color=args.preserve_color,
+        strength=args.strength,
+        batch_size=getattr(args, "batch_size", 1),
+    )
+
+
+def open_model(args: argparse.Namespace) -> Runner:
+    """The runner for -m/--model, --runtime and --device (FstError for a bad model file)."""
+    from fst.runners import open_runner
+
+    return open_runner(args.model, args.runtime, args.device)

@@ -1,0 +1,34 @@
+"""``fst video IN.mp4 OUT.mp4 -m MODEL``: stylize every frame of a video, keep its audio."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fst.commands.inference_args import add_model_arguments, add_style_arguments
+
+HELP = "Stylize every frame of a video file; frame count, size, frame rate and audio are kept."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="the video to read (.mp4, .mov, .mkv, .webm, ...)")
+    parser.add_argument("output", type=Path, help="the video to write; its suffix picks the format")
+    add_model_arguments(parser)
+    add_style_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fst.commands.inference_args import open_model, stylize_options
+    from fst.video import check_output, open_video, stylize_video
+
+    options = stylize_options(args)
+    open_video(args.input).close()  # bad input or output fails before the model loads
+    check_output(args.output)
+    runner = open_model(args)
+    report = stylize_video(runner, args.input, args.output, options)
+    audio = f", {report.audio_streams} audio stream(s) copied" if report.audio_streams else ""
+    print(
+        f"wrote {args.output}: {report.frames} frames, {report.width}x{report.height} "
+        f"at {float(report.rate):.3g} fps{audio} ({runner.name}, {runner.device})"
+    )
+    return 0
