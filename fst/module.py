@@ -25,7 +25,7 @@ from fst.imageio import load_rgb
 from fst.losses import content_loss, total_variation
 from fst.models import build_transformer
 from fst.models.transformer import TransformerConfig
-from fst.models.vgg import RELU_NAMES, VGG16Features
+from fst.models.vgg import RELU_NAMES, VGG16Features, check_input_side
 from fst.style_losses import LayerStyleLoss, parse_style_loss
 
 DEFAULT_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
@@ -91,6 +91,7 @@ class StyleTransferModule(pl.LightningModule):
         self.layer_weights = dict(zip(style_layers, layer_weights, strict=True))
         style_terms = parse_style_loss(style_loss)
         style = load_style_image(style_image, style_size)  # fails fast, before VGG loads
+        check_input_side(*style.shape[-2:], style_layers, f"{style_image} (at --model.style_size)")
         self.net = build_transformer(TransformerConfig(width=width, num_res_blocks=num_res_blocks, arch=arch))
         self.vgg = VGG16Features(vgg_weights)
         self.strict_loading = False  # checkpoints leave out the frozen VGG weights

@@ -27,6 +27,7 @@ from fst.divergence import StopOnDivergence
 from fst.errors import FstError
 from fst.imageio import load_rgb, save_image
 from fst.model_file import save_model_file
+from fst.models.vgg import check_input_side
 from fst.module import StyleTransferModule
 
 ASSETS = Path(__file__).parent / "assets"
@@ -88,6 +89,13 @@ class StyleCLI(LightningCLI):
         )
         parser.add_argument("--checkpoint_every", type=int, default=1000,
                             help="Save a checkpoint every N training steps.")  # fmt: skip
+
+    def before_fit(self) -> None:
+        """Refuse training crops too small for the loss network, before training starts."""
+        size, hp = self.datamodule.image_size, self.model.hparams
+        check_input_side(
+            size, size, [*hp.style_layers, hp.content_layer], "a training crop (--data.image_size)"
+        )
 
     def _instantiate_trainer(self, config: dict, callbacks: list) -> pl.Trainer:
         settings = self.config.get(str(self.subcommand), self.config)

@@ -4,6 +4,10 @@ refused with one line (or skipped and counted), nothing crashes."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +16,10 @@ from PIL import Image
 from fst.data import ImageFolderDataset, StyleDataModule, resize_and_crop, scan_images
 from fst.errors import FstError
 from fst.imageio import list_images, load_rgb
+from fst.models.vgg import VGG16Features, min_input_side
+from fst.module import StyleTransferModule
 from tests.badinputs import invalid, valid, write_corpus
+from tests.conftest import REPO, random_photo, run_cli
 
 
 @pytest.fixture
@@ -88,3 +95,77 @@ def test_training_dataset_with_nothing_decodable_is_one_clear_error(tmp_path):
     (folder / "b.txt").write_text("notes")
     with pytest.raises(FstError, match="no readable images found"):
         StyleDataModule(str(folder), image_size=16).setup("fit")
+
+
+def test_style_images_are_checked_before_the_loss_network_loads(corpus, tmp_path):
+    """Every invalid style image fails with its own one-line reason; every valid one gets
+    past the image checks and only then meets the (deliberately missing) VGG weights."""
+    folder, cases = corpus
+    (folder / "vanishes.jpg").unlink()
+    no_weights = tmp_path / "no-such-vgg.safetensors"
+    for case in cases:
+        with pytest.raises(FstError) as caught:
+            StyleTransferModule(str(folder / case.name), style_size=64, vgg_weights=str(no_weights), width=8)
+        message = str(caught.value)
+        if case.valid:
+            assert message == f"{no_weights}: VGG-16 weights file not found", (case.name, message)
+        else:
+            assert message.startswith(f"{folder / case.name}: ") and "\n" not in message, message
+
+
+def test_style_image_too_small_for_the_loss_network_is_refused_before_it_loads(corpus, tmp_path):
+    folder, _ = corpus
+    no_weights = str(tmp_path / "no-such-vgg.safetensors")
+    with pytest.raises(FstError) as caught:
+        StyleTransferModule(str(folder / "three_pixels.png"), style_size=None, vgg_weights=no_weights)
+    assert str(caught.value) == (
+        f"{folder / 'three_pixels.png'} (at --model.style_size) is 3x3 pixels; "
+        "VGG-16 layers relu1_2, relu2_2, relu3_3, relu4_3 need at least 8 on each side"
+    )
+    # Only the deepest layer matters: relu2_2 alone needs 2 pixels.
+    with pytest.raises(FstError, match="VGG-16 weights file not found"):
+        StyleTransferModule(str(folder / "three_pixels.png"), style_size=None, vgg_weights=no_weights,
+                            style_layers=["relu2_2"])  # fmt: skip
+
+
+@pytest.mark.parametrize("layer", ["relu2_2", "relu3_3", "relu4_3", "relu5_3"])
+def test_min_input_side_is_exactly_what_vgg_needs(layer, vgg):
+    side = min_input_side([layer])
+    assert vgg(torch.rand(1, 3, side, side + 5), [layer])[layer].shape[-2] == 1
+    with pytest.raises(RuntimeError):
+        vgg(torch.rand(1, 3, side - 1, side + 5), [layer])
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return VGG16Features("caffe")
+
+
+def test_bad_style_image_on_the_command_line_fails_before_any_weights_are_touched(tmp_path, photo_dir):
+    truncated = tmp_path / "style.jpg"
+    random_photo(40, 40, seed=1).save(truncated, quality=90)
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    empty_cache = tmp_path / "cache"
+    empty_cache.mkdir()
+    env = {**os.environ, "FST_CACHE_DIR": str(empty_cache)}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "fit", "--model.style_image", str(truncated),
+         "--data.root", str(photo_dir)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith(f"fst: error: {truncated}: not a readable image (")
+    )
+    assert not list(empty_cache.iterdir()), "VGG weights were extracted before the style image was checked"
+
+
+def test_training_crops_too_small_for_the_loss_network_are_one_clear_line(tmp_path, photo_dir, style_image):
+    result = run_cli("train", "--style", str(style_image), "--data", str(photo_dir), "--model.width", "8",
+                     "--data.image_size", "6", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "fst: error: a training crop (--data.image_size) is 6x6 pixels; "
+        "VGG-16 layers relu1_2, relu2_2, relu3_3, relu4_3 need at least 8 on each side"
+    )

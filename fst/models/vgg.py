@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from fst.errors import FstError
 from fst.weights import CONV_NAMES, resolve_vgg_weights
 
 # Every ReLU output, in network order; pooling follows each block's last conv.
@@ -22,6 +23,23 @@ BLOCK_ENDS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3")  # max-pool after thes
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def min_input_side(layers: Sequence[str]) -> int:
+    """Smallest input height and width (pixels) that give every layer in ``layers``
+    at least 1x1 features: 2 to the power of the max-pools before the deepest one."""
+    deepest = max(RELU_NAMES.index(name) for name in layers)
+    return 2 ** sum(name in BLOCK_ENDS for name in CONV_NAMES[:deepest])
+
+
+def check_input_side(height: int, width: int, layers: Sequence[str], what: str) -> None:
+    """Raise FstError if a ``what`` of height x width pixels is too small for ``layers``."""
+    needed = min_input_side(layers)
+    if min(height, width) < needed:
+        names = ", ".join(dict.fromkeys(layers))  # each once, in order
+        raise FstError(
+            f"{what} is {width}x{height} pixels; VGG-16 layers {names} need at least {needed} on each side"
+        )
 
 
 class VGG16Features(nn.Module):
