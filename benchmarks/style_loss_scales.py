@@ -4,12 +4,13 @@ For each photo x (centre crop, resized to SIZE²) and each style loss L (unscale
 relative value as fst.losses defines it), take L(φ(x)) summed over the four default style
 layers and the gradient with respect to the pixels, g_L = ‖∂L/∂x‖. At x the content loss
 is 0, so g_L is the whole pull of the style term on the first steps. The scale that gives
-every loss gram's pull is the median over photos of g_gram / g_L. The Gaussian loss is a
-random estimate: its gradient is averaged over DRAWS draws.
+a loss gram's pull is the median over photos of g_gram / g_L for one style; the proposed
+constant is the geometric mean of that over the styles. The Gaussian loss is a random
+estimate: its gradient is averaged over DRAWS draws.
 
-    python benchmarks/style_loss_scales.py [--style STYLE] [--flavours caffe torchvision]
+    python benchmarks/style_loss_scales.py --styles STYLE [STYLE ...] [--flavour caffe]
 
-Prints a markdown table (the one in docs/style-losses.md).
+Prints a markdown table and the scales (docs/style-losses.md shows both).
 """
 
 from __future__ import annotations
@@ -53,32 +54,34 @@ def measure(photo: torch.Tensor, vgg: VGG16Features, losses: dict) -> dict[str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--style", type=Path, default=REPO / "fst/assets/starry_night.jpg")
+    parser.add_argument("--styles", type=Path, nargs="+", default=[REPO / "fst/assets/starry_night.jpg"])
     parser.add_argument("--photos", type=Path, default=REPO / "fst/assets/photos")
     parser.add_argument("--style-size", type=int, default=512)
-    parser.add_argument("--flavours", nargs="+", default=["caffe", "torchvision"])
+    parser.add_argument("--flavour", default="caffe", help="VGG-16 weights: caffe or torchvision")
     args = parser.parse_args()
     torch.manual_seed(0)
     photos = [load_photo(p) for p in list_images(args.photos)]
-    style = load_style_image(args.style, args.style_size)
-    print(f"style {args.style.name} at {args.style_size} px, {len(photos)} photos at {SIZE}x{SIZE}\n")
-    print("| VGG weights | loss | L at photo (median) | ‖∂L/∂x‖ (median) | g_gram / g_L (median, min–max) |")
+    vgg = VGG16Features(args.flavour)
+    print(f"{args.flavour} VGG-16, styles at {args.style_size} px, {len(photos)} photos at {SIZE}x{SIZE}\n")
+    print("| style | loss | L at photo (median) | ‖∂L/∂x‖ (median) | g_gram / g_L (median, min–max) |")
     print("|---|---|---|---|---|")
-    for flavour in args.flavours:
-        vgg = VGG16Features(flavour)
+    medians: dict[str, list[float]] = {name: [] for name in STYLE_LOSSES}
+    for style in args.styles:
         with torch.no_grad():
-            style_feats = vgg(style, DEFAULT_STYLE_LAYERS)
-        losses = every_loss(style_feats)
+            losses = every_loss(vgg(load_style_image(style, args.style_size), DEFAULT_STYLE_LAYERS))
         results = [measure(photo, vgg, losses) for photo in photos]
         for name in STYLE_LOSSES:
-            values = [r[name][0] for r in results]
             ratios = [r["gram"][1] / r[name][1] for r in results]
+            medians[name].append(statistics.median(ratios))
             print(
-                f"| {flavour} | {name} | {statistics.median(values):.4g} "
+                f"| {style.stem} | {name} | {statistics.median(r[name][0] for r in results):.3g} "
                 f"| {statistics.median(r[name][1] for r in results):.3g} "
-                f"| {statistics.median(ratios):.3g} ({min(ratios):.3g}–{max(ratios):.3g}) |",
+                f"| {medians[name][-1]:.3g} ({min(ratios):.3g}–{max(ratios):.3g}) |",
                 flush=True,
             )
+    print("\nScale (geometric mean over the styles of the median ratio):")
+    for name, values in medians.items():
+        print(f"- {name}: {statistics.geometric_mean(values):.3g}")
 
 
 if __name__ == "__main__":

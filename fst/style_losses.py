@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -74,30 +74,45 @@ def rms_norm(style_features: torch.Tensor) -> torch.Tensor:
     return style_features.pow(2).sum(dim=1).mean().sqrt().clamp_min(1e-12)
 
 
-class GramLoss(StyleLoss):
+class StatisticLoss(StyleLoss):
+    """A style loss whose target is one statistic of the style features, kept in ``target``.
+
+    Subclasses name the statistic, (N, C, H, W) -> tensor, and the distance(features, target).
+    """
+
+    statistic: ClassVar[Callable[[torch.Tensor], torch.Tensor]]
+    distance: ClassVar[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
+
+    def __init__(self, style_features: torch.Tensor):
+        super().__init__()
+        self.register_buffer("target", type(self).statistic(style_features))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return type(self).distance(features, self.target)
+
+
+class GramLoss(StatisticLoss):
     """Gram matching (Gatys / Johnson) = MMD² with k(x, y) = (xᵀy)², relative to E k(s, s')."""
 
     scale = 1.0
-
-    def __init__(self, style_features: torch.Tensor):
-        super().__init__()
-        self.register_buffer("target", gram_matrix(style_features))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return gram_style_loss(features, self.target)
+    statistic = staticmethod(gram_matrix)
+    distance = staticmethod(gram_style_loss)
 
 
-class LinearLoss(StyleLoss):
+class LinearLoss(StatisticLoss):
     """MMD² with k(x, y) = xᵀy: the squared distance of channel means, relative to ‖μ_s‖²."""
 
     scale = 0.76
+    statistic = staticmethod(channel_mean)
+    distance = staticmethod(mean_style_loss)
 
-    def __init__(self, style_features: torch.Tensor):
-        super().__init__()
-        self.register_buffer("target", channel_mean(style_features))
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return mean_style_loss(features, self.target)
+class BNLoss(StatisticLoss):
+    """Match per-channel mean and standard deviation (batch-norm statistics), relative."""
+
+    scale = 1.4
+    statistic = staticmethod(mean_std)
+    distance = staticmethod(bn_style_loss)
 
 
 class PolyLoss(StyleLoss):
@@ -153,19 +168,6 @@ class GaussianLoss(StyleLoss):
         x1, x2 = position_pairs(features)
         s1, s2 = sample_pairs(self.sample, *x1.shape[:2])
         return gaussian_mmd(x1, x2, s1, s2).mean()
-
-
-class BNLoss(StyleLoss):
-    """Match per-channel mean and standard deviation (batch-norm statistics), relative."""
-
-    scale = 1.4
-
-    def __init__(self, style_features: torch.Tensor):
-        super().__init__()
-        self.register_buffer("target", mean_std(style_features))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return bn_style_loss(features, self.target)
 
 
 STYLE_LOSSES: dict[str, type[StyleLoss]] = {

@@ -15,6 +15,7 @@ from fst.style_losses import (
     LinearLoss,
     PolyLoss,
     StyleLossTerm,
+    every_loss,
     parse_style_loss,
 )
 from tests.conftest import REPO, run_cli
@@ -201,6 +202,11 @@ def test_targets_are_buffers():
         "gram.target", "gaussian.sample", "poly.unit", "poly.sample", "poly.self_similarity",
     }  # fmt: skip
     assert layer.state_dict()["gaussian.sample"].shape == (16, 3)
+    # every_loss (for measurement scripts): each registered loss, unscaled, per layer.
+    losses = every_loss({"relu1_2": style, "relu2_2": style[..., :2, :2]})
+    assert {name: {k: type(v) for k, v in per_layer.items()} for name, per_layer in losses.items()} == {
+        name: {"relu1_2": cls, "relu2_2": cls} for name, cls in STYLE_LOSSES.items()
+    }
 
 
 def test_fusion_weights_times_scales():

@@ -1,0 +1,140 @@
+"""Make docs/images/style_loss_gallery.jpg: one photo, one style, one result per style loss.
+
+Trains one small network per loss (configs/quickstart.yaml, the same seed and steps,
+only ``--model.style_loss`` differs) through train.py, stylizes the photo with each, lays
+the results side by side, and prints a table of every loss measured on every result.
+
+    python docs/make_loss_gallery.py                   # train what is missing, then draw
+    python docs/make_loss_gallery.py --steps 300 --retrain
+
+Needs the shared demo data (../shared/data); runs land in outputs/loss_gallery/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torchvision.transforms import functional as TF
+
+from fst.imageio import load_rgb, save_image
+from fst.losses import content_loss
+from fst.model_file import load_model_file
+from fst.models.vgg import VGG16Features
+from fst.module import DEFAULT_STYLE_LAYERS, load_style_image
+from fst.style_losses import every_loss
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+# COCO val2017 image 531286 (a red bus), CC BY 2.0 per ../shared/data/SOURCES.md.
+CONTENT = DATA / "content" / "000000531286.jpg"
+STYLE = DATA / "styles" / "great_wave.jpg"
+# Run name -> --model.style_loss value.
+RUNS = {
+    "gram": "gram",
+    "linear": "linear",
+    "poly": "poly",
+    "gaussian": "gaussian",
+    "bn": "bn",
+    "gram+bn": "{gram: 0.5, bn: 0.5}",
+}
+TILE_WIDTH = 256
+LABEL_HEIGHT = 22
+
+
+def train(name: str, style_loss: str, workdir: Path, steps: int, style: Path) -> Path:
+    """Train one run with train.py (as a user would); returns its inference file."""
+    run = "gallery_" + name.replace("+", "_")
+    model = workdir / "checkpoints" / run / f"{run}.safetensors"
+    command = [
+        sys.executable, str(REPO / "train.py"), "fit", "--config", str(REPO / "configs/quickstart.yaml"),
+        "--data.root", str(REPO / "fst/assets/photos"), "--model.style_image", str(style),
+        "--model.style_loss", style_loss, "--trainer.max_steps", str(steps), "--seed_everything", "0",
+        "--trainer.enable_progress_bar", "false", "--run_name", run,
+    ]  # fmt: skip
+    print(f"training {name}: {' '.join(command[1:])}", flush=True)
+    subprocess.run(command, cwd=workdir, check=True)
+    return model
+
+
+def stylize(model: Path, photo: torch.Tensor) -> torch.Tensor:
+    """(1, 3, H, W) in [0, 1] through the trained network."""
+    net, _ = load_model_file(model)
+    with torch.no_grad():
+        return net(photo).clamp(0, 1)
+
+
+def loss_table(photo: torch.Tensor, style: Path, results: dict[str, torch.Tensor]) -> str:
+    """Markdown: the content loss and every (unscaled) style loss of each result."""
+    torch.manual_seed(0)
+    vgg = VGG16Features("caffe")
+    layers = [*DEFAULT_STYLE_LAYERS]
+    with torch.no_grad():
+        losses = every_loss(vgg(load_style_image(style, 512), layers))
+        content_target = vgg(photo, ["relu2_2"])["relu2_2"]
+        rows = ["| image | content | " + " | ".join(losses) + " |", "|---" * (2 + len(losses)) + "|"]
+        for label, image in {"the photo": photo, **results}.items():
+            feats = vgg(image, layers)
+            cells = [f"{content_loss(feats['relu2_2'], content_target).item():.3f}"]
+            for name, per_layer in losses.items():
+                draws = 8 if name == "gaussian" else 1  # a random estimate: average a few
+                total = sum(loss(feats[layer]) for _ in range(draws) for layer, loss in per_layer.items())
+                cells.append(f"{total.item() / draws:.3f}")
+            rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def tile(image: Image.Image, label: str, height: int) -> Image.Image:
+    """The image scaled into TILE_WIDTH x height with a caption strip below."""
+    image = image.copy()
+    image.thumbnail((TILE_WIDTH, height), Image.LANCZOS)
+    out = Image.new("RGB", (TILE_WIDTH, height + LABEL_HEIGHT), "white")
+    out.paste(image, ((TILE_WIDTH - image.width) // 2, (height - image.height) // 2))
+    draw = ImageDraw.Draw(out)
+    font = ImageFont.load_default(size=15)
+    text_width = draw.textlength(label, font=font)
+    draw.text(((TILE_WIDTH - text_width) / 2, height + 3), label, fill="black", font=font)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=300, help="training steps per loss")
+    parser.add_argument("--retrain", action="store_true", help="train again even if a run exists")
+    parser.add_argument("--content", type=Path, default=CONTENT)
+    parser.add_argument("--style", type=Path, default=STYLE)
+    parser.add_argument("--workdir", type=Path, default=REPO / "outputs" / "loss_gallery")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "images" / "style_loss_gallery.jpg")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+
+    content = load_rgb(args.content)
+    content = content.resize((TILE_WIDTH, round(content.height * TILE_WIDTH / content.width)), Image.LANCZOS)
+    photo = TF.to_tensor(content).unsqueeze(0)
+    results = {}
+    for name, style_loss in RUNS.items():
+        run = "gallery_" + name.replace("+", "_")
+        model = args.workdir / "checkpoints" / run / f"{run}.safetensors"
+        if args.retrain or not model.is_file():
+            model = train(name, style_loss, args.workdir, args.steps, args.style)
+        results[name] = stylize(model, photo)
+
+    tiles = [tile(content, "photo", content.height), tile(load_rgb(args.style), "style", content.height)]
+    tiles += [tile(TF.to_pil_image(image[0]), name, content.height) for name, image in results.items()]
+    columns = 4
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("RGB", (columns * TILE_WIDTH, rows * tiles[0].height), "white")
+    for i, t in enumerate(tiles):
+        sheet.paste(t, ((i % columns) * TILE_WIDTH, (i // columns) * t.height))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_image(sheet, args.out, quality=88)
+    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB)\n")
+    print(loss_table(photo, args.style, results))
+
+
+if __name__ == "__main__":
+    main()
