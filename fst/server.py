@@ -108,8 +108,9 @@ class PageRequestHandler(BaseHTTPRequestHandler):
     """Answers GET/HEAD from the class attribute ``routes`` (set by make_server)."""
 
     routes: dict[str, Route] = {}
-    server_version = "fst-serve"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return "fst-serve"
 
     def do_GET(self) -> None:  # noqa: N802 (the http.server naming)
         self.respond(send_body=True)

@@ -340,11 +340,17 @@ def page(playwright_driver, page_server):
     assert errors == []
 
 
-def canvas_pixels(page, canvas_id: str) -> np.ndarray:
-    """The canvas as (H, W, 3) uint8, read through a PNG data URL (lossless)."""
-    url = page.evaluate(f"() => document.getElementById('{canvas_id}').toDataURL('image/png')")
-    png = base64.b64decode(url.split(",", 1)[1])
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+def canvas_pixels(page, *canvas_ids: str) -> np.ndarray | list[np.ndarray]:
+    """The canvases as (H, W, 3) uint8, read in one go (one JS task, so a consistent
+    set) through PNG data URLs (lossless)."""
+    urls = page.evaluate(
+        "(ids) => ids.map(id => document.getElementById(id).toDataURL('image/png'))", canvas_ids
+    )
+    pixels = [
+        np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB"))
+        for url in urls
+    ]
+    return pixels[0] if len(pixels) == 1 else pixels
 
 
 def set_strength(page, percent: int) -> None:
@@ -367,15 +373,18 @@ def test_page_reports_wasm_backend_and_lists_models(page):
 
 
 @needs_chromium
-def test_webcam_frames_are_stylized(page):
+def test_webcam_frames_are_stylized(page, tiny_model):
     page.click("#camera-toggle")
     wait_until(page, "() => Number(document.getElementById('camera-output').dataset.frames) >= 3")
     assert page.text_content("#camera-toggle") == "Stop camera"
     assert float(page.text_content("#fps")) > 0
-    original, stylized = canvas_pixels(page, "camera-input"), canvas_pixels(page, "camera-output")
+    original, stylized = canvas_pixels(page, "camera-input", "camera-output")
     assert original.shape == stylized.shape == (256, 341, 3)  # 256 lines of the 640×480 fake camera
+    assert original.std() > 5, "camera frame is blank"
     assert stylized.std() > 5, "stylized frame is blank"
     assert np.abs(stylized.astype(float) - original).mean() > 10, "stylized frame equals the camera frame"
+    # the page shows a frame next to its own stylized version
+    assert np.abs(stylized - np.round(ort_stylize(tiny_model["onnx"], original))).max() <= 1
 
     page.select_option("#resolution", "480")
     wait_until(page, "() => document.getElementById('camera-output').height === 480")

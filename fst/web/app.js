@@ -214,10 +214,12 @@ function countFrame(frameMs) {
   ui.cameraOutput.dataset.frames = String(Number(ui.cameraOutput.dataset.frames) + 1);
 }
 
-// Grab a frame at the chosen number of lines, stylize it, show both; repeat while `stream` is live.
+// Grab a frame at the chosen number of lines, stylize it, then show the frame and its
+// stylized version together (so the two always show the same moment); repeat while
+// `stream` is live.
 async function cameraLoop(stream) {
-  const inputContext = ui.cameraInput.getContext("2d", { willReadFrequently: true });
-  const outputContext = ui.cameraOutput.getContext("2d");
+  const grab = document.createElement("canvas");
+  const grabContext = grab.getContext("2d", { willReadFrequently: true });
   while (state.stream === stream) {
     const { videoWidth, videoHeight } = ui.video;
     if (!state.session || !videoHeight) {
@@ -226,15 +228,16 @@ async function cameraLoop(stream) {
     }
     const height = Math.min(Number(ui.resolution.value), videoHeight);
     const width = Math.max(8, Math.round((height * videoWidth) / videoHeight));
-    fitCanvas(ui.cameraInput, width, height);
-    inputContext.drawImage(ui.video, 0, 0, width, height);
-    const frame = inputContext.getImageData(0, 0, width, height);
+    fitCanvas(grab, width, height);
+    grabContext.drawImage(ui.video, 0, 0, width, height);
+    const frame = grabContext.getImageData(0, 0, width, height);
     const started = performance.now();
     try {
       const stylized = await stylize(frame);
       if (state.stream !== stream) break;
-      fitCanvas(ui.cameraOutput, width, height);
-      outputContext.putImageData(blend(stylized, frame, strength()), 0, 0);
+      for (const canvas of [ui.cameraInput, ui.cameraOutput]) fitCanvas(canvas, width, height);
+      ui.cameraInput.getContext("2d").putImageData(frame, 0, 0);
+      ui.cameraOutput.getContext("2d").putImageData(blend(stylized, frame, strength()), 0, 0);
     } catch (err) {
       showMessage(`Stylizing the camera failed: ${err.message || err}`);
       stopCamera();
