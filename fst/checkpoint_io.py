@@ -22,6 +22,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from fst.errors import FstError
 from fst.imageio import atomic_path
+from fst.model_file import torch_load_safely
 
 # What fst.imageio.atomic_path calls its temporary files beside a .ckpt.
 PARTIAL_PATTERN = ".*.part.ckpt"
@@ -48,7 +49,8 @@ def remove_partial_checkpoints(folder: Path) -> None:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """TorchCheckpointIO whose saves are atomic renames of fully written files.
+    """TorchCheckpointIO whose saves are atomic renames of fully written files, and whose
+    loads (``--ckpt_path``) never run code stored in the file.
 
     A failed write (disk full, folder turned read-only) raises FstError naming the file
     and the reason, and leaves every earlier checkpoint untouched.
@@ -83,3 +85,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.fsync(folder)
         finally:
             os.close(folder)
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        """Always ``weights_only``: a checkpoint whose pickle would run code is refused."""
+        return torch_load_safely(Path(path), map_location=map_location)

@@ -2,14 +2,21 @@
 
 Metadata (all strings): ``format`` = "fst-transformer", ``format_version`` = "1",
 ``arch`` = JSON of TransformerConfig, ``style`` = style name, ``training`` = JSON of
-the training hyper-parameters. Loading never unpickles anything.
+the training hyper-parameters. Loading never runs code from the file: safetensors has
+no code in it, and Lightning checkpoints are read with ``torch.load(weights_only=True)``,
+which refuses any pickle that asks for more than tensors and plain containers. The
+metadata and the tensor names and shapes are checked (fst.metadata) before a network
+is built or a tensor is read.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -18,6 +25,7 @@ from torch import nn
 
 from fst.errors import FstError
 from fst.imageio import atomic_path
+from fst.metadata import check_arch, model_info, plain_name
 from fst.models import build_transformer
 from fst.models.transformer import TransformerConfig
 
@@ -37,7 +45,49 @@ def save_model_file(
         "training": json.dumps(training, default=str),
     }
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except (SafetensorError, OSError) as exc:
+            raise FstError(f"{path}: cannot write the model file ({exc})") from None
+
+
+def torch_load_safely(path: Path, map_location: Any = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` with one-line errors.
+
+    A pickle that would call anything beyond tensors and plain containers (the way a
+    malicious checkpoint runs code) is refused, and nothing in it is executed.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
+        what = f"it would call {found[1]}" if found else "it holds more than tensors and plain values"
+        raise FstError(f"{path}: refused to load: {what}; fst never runs code from model files") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        raise FstError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+
+
+def build_network(arch: dict, origin: Path) -> nn.Module:
+    """A fresh network for a checked ``arch`` dict (fst.metadata.check_arch)."""
+    try:
+        return build_transformer(TransformerConfig(**arch))
+    except ValueError as exc:
+        raise FstError(f"{origin}: {exc}") from None
+
+
+def check_tensors(shapes: dict[str, tuple[int, ...]], net: nn.Module, origin: Path) -> None:
+    """Raise FstError unless ``shapes`` (name -> shape) are exactly ``net``'s parameters."""
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
+    if missing or unexpected:
+        raise FstError(
+            f"{origin}: tensors do not match the network (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    for name, shape in expected.items():
+        if tuple(shapes[name]) != shape:
+            raise FstError(
+                f"{origin}: tensor {name} has shape {tuple(shapes[name])}, the network needs {shape}"
+            )
 
 
 def load_model_file(path: str | os.PathLike) -> tuple[nn.Module, dict]:
@@ -48,18 +98,15 @@ def load_model_file(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k).float() for k in f.keys()}
+            if meta.get("format") != FORMAT:
+                raise FstError(f"{path}: not an fst model file (format {meta.get('format', '')[:40]!r})")
+            info = model_info(meta, path)
+            net = build_network(info["arch"], path)
+            check_tensors({k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}, net, path)  # noqa: SIM118
+            net.load_state_dict({k: f.get_tensor(k).float() for k in f.keys()})  # noqa: SIM118
     except (SafetensorError, OSError) as exc:
         raise FstError(f"{path}: not a readable model file ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise FstError(f"{path}: not an fst model file (format {meta.get('format')!r})")
-    try:
-        config = TransformerConfig(**json.loads(meta["arch"]))
-        net = build_transformer(config)
-        net.load_state_dict(tensors)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise FstError(f"{path}: model file does not match the network ({str(exc).splitlines()[0]})") from None
-    info = {"style": meta.get("style", ""), "arch": config.to_dict(), "training": json.loads(meta.get("training", "{}"))}
+    info["arch"] = net.config.to_dict()
     return net.eval(), info
 
 
@@ -68,17 +115,22 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     path = Path(path)
     if not path.is_file():
         raise FstError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        hp = dict(ckpt["hyper_parameters"])
-        config = TransformerConfig(
-            width=hp.get("width"), num_res_blocks=hp.get("num_res_blocks", 5), arch=hp.get("arch", "johnson")
-        )
-        net = build_transformer(config)
-        net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
-    except Exception as exc:  # unpickling refusals, truncation, missing keys: all one message
-        raise FstError(f"{path}: not a loadable fst checkpoint ({str(exc).splitlines()[0]})") from None
-    info = {"style": Path(str(hp.get("style_image", ""))).stem, "arch": config.to_dict(), "training": hp}
+    ckpt = torch_load_safely(path)
+    hp, state = (
+        (ckpt.get("hyper_parameters"), ckpt.get("state_dict")) if isinstance(ckpt, dict) else (None, None)
+    )
+    if not isinstance(hp, dict) or not isinstance(state, dict):
+        raise FstError(f"{path}: not an fst training checkpoint (no hyper_parameters and state_dict)")
+    net = build_network(
+        check_arch({k: hp[k] for k in ("width", "num_res_blocks", "arch") if k in hp}, path), path
+    )
+    weights = {k[4:]: v for k, v in state.items() if isinstance(k, str) and k.startswith("net.")}
+    if not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise FstError(f"{path}: not an fst training checkpoint (network weights that are not tensors)")
+    check_tensors({k: tuple(v.shape) for k, v in weights.items()}, net, path)
+    net.load_state_dict(weights)
+    style = Path(str(hp.get("style_image", ""))).stem
+    info = {"style": style if plain_name(style) else "", "arch": net.config.to_dict(), "training": hp}
     return net.eval(), info
 
 

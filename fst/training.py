@@ -26,7 +26,7 @@ from fst.data import StyleDataModule
 from fst.divergence import StopOnDivergence
 from fst.errors import FstError
 from fst.imageio import load_rgb, save_image
-from fst.model_file import save_model_file
+from fst.model_file import save_model_file, torch_load_safely
 from fst.models.vgg import check_input_side
 from fst.module import StyleTransferModule
 
@@ -89,6 +89,14 @@ class StyleCLI(LightningCLI):
         )
         parser.add_argument("--checkpoint_every", type=int, default=1000,
                             help="Save a checkpoint every N training steps.")  # fmt: skip
+
+    def _parse_ckpt_path(self) -> None:
+        """LightningCLI reads --ckpt_path's hyper-parameters here, with a traceback for a
+        damaged or refused file; read it safely first so those end as one line."""
+        ckpt_path = self.config.get(str(self.config.get("subcommand")), {}).get("ckpt_path")
+        if ckpt_path and Path(ckpt_path).is_file():
+            torch_load_safely(Path(ckpt_path))
+        super()._parse_ckpt_path()
 
     def before_fit(self) -> None:
         """Refuse training crops too small for the loss network, before training starts."""

@@ -149,14 +149,11 @@ def read_weights_file(path: Path) -> tuple[dict[str, np.ndarray], str]:
         except (SafetensorError, OSError) as exc:
             raise FstError(f"{path}: not a readable safetensors file ({exc})") from None
     else:
-        import pickle
+        from fst.model_file import torch_load_safely
 
-        import torch
-
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as exc:
-            raise FstError(f"{path}: not a loadable weights file ({str(exc).splitlines()[0]})") from None
+        state = torch_load_safely(path)
+        if not isinstance(state, dict):
+            raise FstError(f"{path}: not a VGG-16 state dict")
         tensors = {}
         for name, index in zip(CONV_NAMES, TORCHVISION_INDICES, strict=True):
             for kind in ("weight", "bias"):
