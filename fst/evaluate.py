@@ -1,0 +1,146 @@
+"""How good is a trained network? The comparison of Johnson et al. 2016 (Fig. 5).
+
+For each content image: the training objective (content, style, TV, total) of the
+network's output, and the objective that L-BFGS on the pixels (fst.optimize) reaches
+after 50, 100, 200 and 300 iterations starting from the content image. The network's
+"equivalent L-BFGS iterations" is where its total falls on the L-BFGS curve (linear
+interpolation between iterations; Johnson et al. report 50 to 100 for theirs).
+
+The objective is rebuilt from the model's own training settings (its ``training``
+metadata) with the style image given by the user, so both sides are measured with the
+loss the network was trained on. L-BFGS iterates are measured as optimised (not
+clamped to [0, 1]); every iteration's objective is kept, so the interpolation has
+one-iteration resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fst.module import load_style_image
+from fst.optimize import lbfgs_iterations, measure, objective_module
+from fst.runners import Runner
+
+CHECKPOINTS = (50, 100, 200, 300)
+
+
+@dataclass
+class ImageResult:
+    """One content image: objective terms of the network and of L-BFGS at each checkpoint."""
+
+    image: str
+    size: tuple[int, int]  # (width, height) the objective was measured at
+    network: dict[str, float]
+    lbfgs: dict[int, dict[str, float]]
+    equivalent_iterations: float | None  # None: the network beats every iterate computed
+    curve: list[float] = field(repr=False)  # L-BFGS total at iterate 0, 1, ..., max checkpoint
+
+
+def equivalent_iterations(target: float, curve: Sequence[float]) -> float | None:
+    """First (fractional) iteration k at which ``curve`` (total at iterates 0, 1, ...)
+    drops to ``target``, linearly interpolated; 0 if iterate 0 is already at or below
+    it; None if no iterate reaches it."""
+    for k, value in enumerate(curve):
+        if value <= target:
+            if k == 0:
+                return 0.0
+            before = curve[k - 1]
+            return k - 1 + (before - target) / (before - value)
+    return None
+
+
+def evaluate_image(
+    runner: Runner,
+    module: torch.nn.Module,
+    path: Path,
+    size: int,
+    checkpoints: Sequence[int] = CHECKPOINTS,
+    seed: int = 0,
+    on_iteration: Callable[[int, float], None] | None = None,
+) -> ImageResult:
+    """Score ``runner``'s network on the image at ``path`` (long side ``size``) against
+    L-BFGS; ``module`` is an objective_module; ``on_iteration(i, total)`` reports progress."""
+    device = next(module.parameters()).device
+    content = load_style_image(path, size)
+    stylized = torch.from_numpy(runner(content.numpy()))
+    content, stylized = content.to(device), stylized.to(device)
+    network = measure(module, stylized, content, seed)
+    steps = lbfgs_iterations(module, content, content, seed)
+    iterates: list[dict[str, float]] = []
+    for i in range(max(checkpoints) + 1):
+        iterates.append(next(steps))  # the objective of iterate i
+        if on_iteration is not None:
+            on_iteration(i, iterates[-1]["total"])
+    curve = [terms["total"] for terms in iterates]
+    return ImageResult(
+        image=str(path),
+        size=(content.shape[-1], content.shape[-2]),
+        network=network,
+        lbfgs={k: iterates[k] for k in checkpoints},
+        equivalent_iterations=equivalent_iterations(network["total"], curve),
+        curve=curve,
+    )
+
+
+def objective_for(runner: Runner, style_image: str | Path, device: str = "cpu") -> torch.nn.Module:
+    """The objective the runner's network was trained with, on ``style_image``."""
+    return objective_module(style_image, runner.info.get("training", {}), device)
+
+
+def summary(results: Sequence[ImageResult]) -> dict:
+    """Medians over images of the network's total, L-BFGS totals and equivalent iterations."""
+    reached = [r.equivalent_iterations for r in results]
+    finite = [x for x in reached if x is not None]
+    checkpoints = sorted(results[0].lbfgs) if results else []
+    return {
+        "images": len(results),
+        "network_total_median": _median([r.network["total"] for r in results]),
+        "lbfgs_total_median": {k: _median([r.lbfgs[k]["total"] for r in results]) for k in checkpoints},
+        # Images the network beats at every iterate count as +inf for the median.
+        "equivalent_iterations_median": _median_or_none([x if x is not None else math.inf for x in reached]),
+        "beyond_last_iterate": len(reached) - len(finite),
+    }
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else math.nan
+
+
+def _median_or_none(values: list[float]) -> float | None:
+    median = _median(values)
+    return median if math.isfinite(median) else None
+
+
+def format_iterations(value: float | None, last: int) -> str:
+    """An equivalent iteration count for people: "73", or "> 300" when beyond the curve."""
+    return f"> {last}" if value is None else f"{value:.0f}"
+
+
+def report_json(model: str, style: str, size: int, results: Sequence[ImageResult], skipped: int) -> dict:
+    """Everything measured, JSON-ready (iteration keys become strings)."""
+    return {
+        "model": model,
+        "style_image": style,
+        "size": size,
+        "skipped_images": skipped,
+        "summary": summary(results),
+        "images": [asdict(r) for r in results],
+    }
+
+
+def markdown_table(results: Sequence[ImageResult]) -> str:
+    """Per image: the network's objective, L-BFGS's at each checkpoint, equivalent iterations."""
+    checkpoints = sorted(results[0].lbfgs) if results else list(CHECKPOINTS)
+    header = ["image", "network", *[f"L-BFGS {k}" for k in checkpoints], "equivalent iterations"]
+    rows = [header, ["---"] * len(header)]
+    for r in results:
+        equivalent = format_iterations(r.equivalent_iterations, checkpoints[-1])
+        totals = [f"{r.lbfgs[k]['total']:.4g}" for k in checkpoints]
+        rows.append([Path(r.image).name, f"{r.network['total']:.4g}", *totals, equivalent])
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
