@@ -35,6 +35,7 @@ from fst.stylize import DEFAULTS, StylizeOptions, stylize_frames
 # Encoder per container: the first one the output format can hold.
 ENCODERS = (("h264", "libx264", {"crf": "18", "preset": "medium"}), ("vp9", "libvpx-vp9", {}))
 FALLBACK_RATE = Fraction(25)  # frames per second when a stream states none
+BT709, LIMITED_RANGE = 1, 1  # FFmpeg's AVCOL_SPC/PRI/TRC_BT709 and AVCOL_RANGE_MPEG
 
 
 def first_line(exc: BaseException) -> str:
@@ -107,7 +108,7 @@ class VideoWriter:
             if stream.codec_context.name not in supported:
                 raise FstError(
                     f"{label}: cannot carry the input's {stream.codec_context.name} audio "
-                    "into this file type; use .mkv (holds any audio) or .mp4"
+                    "into this file type; use .mkv (holds any audio)"
                 )
         name, options = encoder
         self.container = container
@@ -115,7 +116,11 @@ class VideoWriter:
         self.video = container.add_stream(name, rate=rate, options=dict(options))
         self.video.width, self.video.height = width, height
         self.video.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-        self.video.codec_context.time_base = time_base
+        context = self.video.codec_context
+        context.time_base = time_base
+        # Tagged BT.709, limited range: what players assume for HD; untagged they guess.
+        context.colorspace = context.color_primaries = context.color_trc = BT709
+        context.color_range = LIMITED_RANGE
         self.audio = {stream.index: container.add_stream_from_template(stream) for stream in audio}
         self.frames = 0
         self._last_pts: int | None = None
@@ -128,7 +133,10 @@ class VideoWriter:
         """
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format=self.video.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG",
+            dst_color_trc=BT709, dst_color_primaries=BT709,
+        )  # fmt: skip
         frame.pts, frame.time_base = pts, self.time_base
         self.container.mux(self.video.encode(frame))
         self._last_pts = pts
