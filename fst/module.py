@@ -131,8 +131,13 @@ class StyleTransferModule(pl.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         terms = self.losses(batch)
-        self.log_dict({f"loss/{k}": v for k, v in terms.items() if not k.startswith("style_")})
-        self.log_dict({f"style_layers/{k[6:]}": v for k, v in terms.items() if k.startswith("style_")})
+        # sync_dist: under DDP, log the mean over all processes (the global batch's loss).
+        self.log_dict(
+            {f"loss/{k}": v for k, v in terms.items() if not k.startswith("style_")}, sync_dist=True
+        )
+        self.log_dict(
+            {f"style_layers/{k[6:]}": v for k, v in terms.items() if k.startswith("style_")}, sync_dist=True
+        )
         self.log("loss", terms["total"], prog_bar=True, logger=False)
         return terms["total"]
 
