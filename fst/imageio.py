@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fst.errors import FstError
 
@@ -34,9 +34,17 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         with Image.open(path) as img:
             img.load()
             return ImageOps.exif_transpose(img)
-    except Image.DecompressionBombError as exc:
-        raise FstError(f"{path}: image too large ({exc})") from None
+    except Image.DecompressionBombError:
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise FstError(
+            f"{path}: image too large (over {limit} pixels, Pillow's decompression-bomb limit)"
+        ) from None
+    except UnidentifiedImageError:
+        reason = "empty file" if path.is_file() and path.stat().st_size == 0 else "unknown format"
+        raise FstError(f"{path}: not a readable image ({reason})") from None
     except (OSError, ValueError, SyntaxError) as exc:
+        if not path.exists():  # deleted while being read
+            raise FstError(f"{path}: no such file") from None
         reason = str(exc) or type(exc).__name__
         raise FstError(f"{path}: not a readable image ({reason})") from None
 

@@ -42,10 +42,10 @@ def test_invalid_files_are_refused_with_one_line(corpus):
     folder, cases = corpus
     (folder / "vanishes.jpg").unlink()
     reasons = {
-        "zero_bytes.jpg": "not a readable image",
-        "truncated.jpg": "not a readable image",
-        "text.jpg": "not a readable image",
-        "bomb.png": "image too large",
+        "zero_bytes.jpg": "not a readable image (empty file)",
+        "truncated.jpg": "not a readable image (image file is truncated",
+        "text.jpg": "not a readable image (unknown format)",
+        "bomb.png": "image too large (over 178956970 pixels, Pillow's decompression-bomb limit)",
         "vanishes.jpg": "no such file",
         "folder.jpg": "is a directory",
     }
