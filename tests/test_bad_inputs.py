@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 
 from fst.data import ImageFolderDataset, StyleDataModule, resize_and_crop, scan_images
 from fst.errors import FstError
@@ -86,6 +87,15 @@ def test_training_dataset_skips_and_counts_bad_files(corpus):
         expected = resize_and_crop(Image.fromarray(case.expect), 16, rng=None)
         got = dataset[by_name[case.name]]
         assert (got - expected).abs().max() <= case.tolerance / 255 + 1e-6, case.name
+
+
+def test_decode_failures_in_dataloader_workers_are_counted_in_the_training_process(corpus):
+    folder, _ = corpus
+    images, _ = scan_images(folder)
+    dataset = ImageFolderDataset(images, image_size=16)
+    batches = list(DataLoader(dataset, batch_size=4, num_workers=2))  # workers warn on their stderr
+    assert sum(len(b) for b in batches) == len(images)
+    assert dataset.failed_count == 1  # truncated.jpg, flagged by whichever worker met it
 
 
 def test_training_dataset_with_nothing_decodable_is_one_clear_error(tmp_path):
