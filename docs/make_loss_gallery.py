@@ -5,7 +5,7 @@ only ``--model.style_loss`` differs) through train.py, stylizes the photo with e
 the results side by side, and prints a table of every loss measured on every result.
 
     python docs/make_loss_gallery.py                   # train what is missing, then draw
-    python docs/make_loss_gallery.py --steps 300 --retrain
+    python docs/make_loss_gallery.py --steps 150 --jobs 2 --retrain
 
 Needs the shared demo data (../shared/data); runs land in outputs/loss_gallery/.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -46,19 +47,26 @@ TILE_WIDTH = 256
 LABEL_HEIGHT = 22
 
 
-def train(name: str, style_loss: str, workdir: Path, steps: int, style: Path) -> Path:
-    """Train one run with train.py (as a user would); returns its inference file."""
-    run = "gallery_" + name.replace("+", "_")
-    model = workdir / "checkpoints" / run / f"{run}.safetensors"
+def run_name(name: str) -> str:
+    return "gallery_" + name.replace("+", "_")
+
+
+def model_path(workdir: Path, name: str) -> Path:
+    return workdir / "checkpoints" / run_name(name) / f"{run_name(name)}.safetensors"
+
+
+def train(name: str, workdir: Path, steps: int, style: Path) -> None:
+    """Train one run with train.py, as a user would; its log goes to <workdir>/<run>.log."""
+    run = run_name(name)
     command = [
         sys.executable, str(REPO / "train.py"), "fit", "--config", str(REPO / "configs/quickstart.yaml"),
         "--data.root", str(REPO / "fst/assets/photos"), "--model.style_image", str(style),
-        "--model.style_loss", style_loss, "--trainer.max_steps", str(steps), "--seed_everything", "0",
+        "--model.style_loss", RUNS[name], "--trainer.max_steps", str(steps), "--seed_everything", "0",
         "--trainer.enable_progress_bar", "false", "--run_name", run,
     ]  # fmt: skip
     print(f"training {name}: {' '.join(command[1:])}", flush=True)
-    subprocess.run(command, cwd=workdir, check=True)
-    return model
+    with open(workdir / f"{run}.log", "w") as log:
+        subprocess.run(command, cwd=workdir, check=True, stdout=log, stderr=subprocess.STDOUT)
 
 
 def stylize(model: Path, photo: torch.Tensor) -> torch.Tensor:
@@ -103,7 +111,8 @@ def tile(image: Image.Image, label: str, height: int) -> Image.Image:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=300, help="training steps per loss")
+    parser.add_argument("--steps", type=int, default=150, help="training steps per loss")
+    parser.add_argument("--jobs", type=int, default=1, help="training runs at once")
     parser.add_argument("--retrain", action="store_true", help="train again even if a run exists")
     parser.add_argument("--content", type=Path, default=CONTENT)
     parser.add_argument("--style", type=Path, default=STYLE)
@@ -115,13 +124,10 @@ def main() -> None:
     content = load_rgb(args.content)
     content = content.resize((TILE_WIDTH, round(content.height * TILE_WIDTH / content.width)), Image.LANCZOS)
     photo = TF.to_tensor(content).unsqueeze(0)
-    results = {}
-    for name, style_loss in RUNS.items():
-        run = "gallery_" + name.replace("+", "_")
-        model = args.workdir / "checkpoints" / run / f"{run}.safetensors"
-        if args.retrain or not model.is_file():
-            model = train(name, style_loss, args.workdir, args.steps, args.style)
-        results[name] = stylize(model, photo)
+    missing = [name for name in RUNS if args.retrain or not model_path(args.workdir, name).is_file()]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(lambda name: train(name, args.workdir, args.steps, args.style), missing))
+    results = {name: stylize(model_path(args.workdir, name), photo) for name in RUNS}
 
     tiles = [tile(content, "photo", content.height), tile(load_rgb(args.style), "style", content.height)]
     tiles += [tile(TF.to_pil_image(image[0]), name, content.height) for name, image in results.items()]

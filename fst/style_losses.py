@@ -102,7 +102,7 @@ class GramLoss(StatisticLoss):
 class LinearLoss(StatisticLoss):
     """MMD² with k(x, y) = xᵀy: the squared distance of channel means, relative to ‖μ_s‖²."""
 
-    scale = 0.76
+    scale = 1.6
     statistic = staticmethod(channel_mean)
     distance = staticmethod(mean_style_loss)
 
@@ -110,7 +110,7 @@ class LinearLoss(StatisticLoss):
 class BNLoss(StatisticLoss):
     """Match per-channel mean and standard deviation (batch-norm statistics), relative."""
 
-    scale = 1.4
+    scale = 3.6
     statistic = staticmethod(mean_std)
     distance = staticmethod(bn_style_loss)
 
@@ -123,7 +123,7 @@ class PolyLoss(StyleLoss):
     estimate over random pairs, against a fixed sample of ``samples`` style vectors.
     """
 
-    scale = 3.1
+    scale = 7.2
 
     def __init__(self, style_features: torch.Tensor, c: float = 1.0, d: int = 2, samples: int = 2048):
         super().__init__()
@@ -158,7 +158,7 @@ class GaussianLoss(StyleLoss):
     Dimensionless already (k ∈ (0, 1]); an estimate, so it can dip below zero.
     """
 
-    scale = 6.9
+    scale = 26.0
 
     def __init__(self, style_features: torch.Tensor, samples: int = 2048):
         super().__init__()
