@@ -26,7 +26,9 @@ from typing import Protocol
 
 import numpy as np
 
+from fst import norm_stats
 from fst.errors import FstError
+from fst.norm_stats import NormStats
 
 RUNTIMES = ("auto", "torch", "onnxruntime", "opencv")
 DEVICES = ("auto", "cpu", "cuda")
@@ -40,13 +42,23 @@ OUTPUT_NAME = "stylized"
 
 
 class Runner(Protocol):
-    """(N, 3, H, W) float32 RGB in [0, 1] -> same shape; see the module docstring."""
+    """(N, 3, H, W) float32 RGB in [0, 1] -> same shape; see the module docstring.
+
+    ``stats`` (optional): instance-norm statistics to use instead of the batch's own,
+    as returned by ``statistics`` (see fst.norm_stats); tiling uses this so every tile
+    is normalised like the whole image.
+    """
 
     name: str  # "torch", "onnxruntime" or "opencv"
     device: str  # "cpu" or "cuda"
-    info: dict  # {"style": str, "arch": dict, "training": dict, ...}
+    info: dict  # {"style": str, "arch": dict, "training": dict, "precision": "fp32"|"fp16"}
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+    def __call__(self, batch: np.ndarray, stats: NormStats | None = None) -> np.ndarray: ...
+
+    def statistics(self, batch: np.ndarray, stats: NormStats | None = None) -> NormStats:
+        """Per instance-norm layer, the (mean, var) of its input, each (N, C, 1, 1) float32,
+        for ``batch`` normalised with its own statistics or, if given, with ``stats``."""
+        ...
 
 
 def open_runner(model: str | os.PathLike, runtime: str = "auto", device: str = "auto") -> Runner:
@@ -120,14 +132,70 @@ class TorchRunner:
         self.device = device
         self.net = net.to(device)
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(_check_batch(batch)).to(self.device)
             return self.net(x).float().cpu().numpy()
 
+    def __call__(self, batch: np.ndarray, stats: NormStats | None = None) -> np.ndarray:
+        if stats is None:
+            return self._forward(batch)
+        with norm_stats.torch_hooks(self.net, stats):
+            return self._forward(batch)
 
-class OnnxRuntimeRunner:
+    def statistics(self, batch: np.ndarray, stats: NormStats | None = None) -> NormStats:
+        with norm_stats.torch_hooks(self.net, stats) as recorded:
+            self._forward(batch)
+        return recorded
+
+
+class _OnnxRunner:
+    """Shared ONNX logic: the graph as exported, plus its two rewrites by
+    fst.norm_stats.rewrite (``record``: moments out; ``fixed``: statistics in), built on
+    first use. Subclasses set ``self._graph = self._load(path)`` and implement
+    ``_load(source)`` (a path or serialized bytes) and ``_run(handle, feed, output_names)``.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._variants: dict[bool, object] = {}
+        self._norm_count = 0
+
+    def _variant(self, fixed: bool):
+        """The rewritten graph (fixed statistics in, or not), loaded once."""
+        if fixed not in self._variants:
+            import onnx
+
+            proto = onnx.load(str(self.path))
+            self._norm_count = norm_stats.count_norms(proto)
+            self._variants[fixed] = self._load(norm_stats.rewrite(proto, fixed).SerializeToString())
+        return self._variants[fixed]
+
+    def _feed(self, batch: np.ndarray, stats: NormStats | None) -> dict[str, np.ndarray]:
+        feed = {INPUT_NAME: _check_batch(batch)}
+        if stats is not None:
+            feed.update(norm_stats.fixed_feed(stats, len(batch)))
+        return feed
+
+    def __call__(self, batch: np.ndarray, stats: NormStats | None = None) -> np.ndarray:
+        handle = self._graph if stats is None else self._variant(fixed=True)
+        return self._run(handle, self._feed(batch, stats), [OUTPUT_NAME])[0].reshape(batch.shape)
+
+    def statistics(self, batch: np.ndarray, stats: NormStats | None = None) -> NormStats:
+        handle = self._variant(fixed=stats is not None)
+        names = norm_stats.moment_names(self._norm_count)
+        arrays = self._run(handle, self._feed(batch, stats), names)
+        return list(zip(arrays[0::2], arrays[1::2], strict=True))
+
+    def _load(self, source: str | bytes):
+        raise NotImplementedError
+
+    def _run(self, handle, feed: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+class OnnxRuntimeRunner(_OnnxRunner):
     """ONNX Runtime on an exported .onnx; imports no torch."""
 
     name = "onnxruntime"
@@ -135,32 +203,32 @@ class OnnxRuntimeRunner:
     def __init__(self, path: Path, device: str = "auto"):
         import onnxruntime as ort
 
-        available = ort.get_available_providers()
-        has_cuda = "CUDAExecutionProvider" in available
+        super().__init__(path)
+        self._ort = ort
+        has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
         if device == "cuda" and not has_cuda:
             raise FstError("--device cuda: this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
         use_cuda = device == "cuda" or (device == "auto" and has_cuda)
-        providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
-        options = ort.SessionOptions()
+        self._providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
+        self._graph = self._load(str(path))
+        self.info = info_from_metadata(self._graph.get_modelmeta().custom_metadata_map, path)
+        self.device = "cuda" if "CUDAExecutionProvider" in self._graph.get_providers() else "cpu"
+        if [i.name for i in self._graph.get_inputs()] != [INPUT_NAME]:
+            raise FstError(f"{path}: expected one input named {INPUT_NAME!r}")
+
+    def _load(self, source: str | bytes):
+        options = self._ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no warnings about unused initializers
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            return self._ort.InferenceSession(source, options, providers=self._providers)
         except Exception as exc:  # ORT raises its own pybind exception types for bad files
-            raise FstError(f"{path}: onnxruntime cannot load this model ({_first_line(exc)})") from None
-        self.info = info_from_metadata(self.session.get_modelmeta().custom_metadata_map, path)
-        self.device = "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
-        inputs = self.session.get_inputs()
-        if [i.name for i in inputs] != [INPUT_NAME]:
-            raise FstError(f"{path}: expected one input named {INPUT_NAME!r}")
-        self._input_dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
+            raise FstError(f"{self.path}: onnxruntime cannot load this model ({_first_line(exc)})") from None
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = _check_batch(batch).astype(self._input_dtype, copy=False)
-        (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: x})
-        return out.astype(np.float32, copy=False)
+    def _run(self, handle, feed: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        return handle.run(outputs, feed)
 
 
-class OpenCVRunner:
+class OpenCVRunner(_OnnxRunner):
     """OpenCV DNN (``cv2.dnn.readNetFromONNX``) on an exported .onnx; imports no torch."""
 
     name = "opencv"
@@ -172,32 +240,42 @@ class OpenCVRunner:
             raise FstError("the opencv runtime needs OpenCV 5: pip install opencv-python-headless") from None
         import onnx
 
+        super().__init__(path)
+        self._cv2 = cv2
         try:
             proto = onnx.load(str(path), load_external_data=False)
         except Exception as exc:  # protobuf DecodeError and friends
             raise FstError(f"{path}: not a readable ONNX file ({_first_line(exc)})") from None
         self.info = info_from_metadata({p.key: p.value for p in proto.metadata_props}, path)
         del proto
-        try:
-            self.net = cv2.dnn.readNetFromONNX(str(path))
-        except cv2.error as exc:
-            raise FstError(f"{path}: OpenCV cannot load this model ({_first_line(exc)})") from None
         has_cuda = hasattr(cv2, "cuda") and cv2.cuda.getCudaEnabledDeviceCount() > 0
         if device == "cuda" and not has_cuda:
             raise FstError("--device cuda: this OpenCV build has no CUDA support")
         self.device = "cuda" if device == "cuda" or (device == "auto" and has_cuda) else "cpu"
-        if self.device == "cuda":
-            self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_CUDA)
-            self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CUDA)
-        self._cv2 = cv2
+        self._graph = self._load(str(path))
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        self.net.setInput(_check_batch(batch), INPUT_NAME)
+    def _load(self, source: str | bytes):
+        cv2 = self._cv2
         try:
-            out = self.net.forward(OUTPUT_NAME)
+            net = cv2.dnn.readNetFromONNX(
+                source if isinstance(source, str) else np.frombuffer(source, np.uint8)
+            )
+        except cv2.error as exc:
+            raise FstError(f"{self.path}: OpenCV cannot load this model ({_first_line(exc)})") from None
+        if self.device == "cuda":
+            net.setPreferableBackend(cv2.dnn.DNN_BACKEND_CUDA)
+            net.setPreferableTarget(cv2.dnn.DNN_TARGET_CUDA)
+        return net
+
+    def _run(self, handle, feed: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        for name, array in feed.items():
+            handle.setInput(array, name)
+        names = list(handle.getUnconnectedOutLayersNames())  # OpenCV 5 computes all or one
+        try:
+            results = dict(zip(names, handle.forward(names), strict=True))
         except self._cv2.error as exc:
             raise RuntimeError(f"OpenCV DNN failed: {_first_line(exc)}") from None
-        return np.asarray(out, dtype=np.float32).reshape(batch.shape)
+        return [np.asarray(results[name], dtype=np.float32) for name in outputs]
 
 
 def _first_line(exc: BaseException) -> str:
