@@ -115,6 +115,8 @@ def position_pairs(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Row i of both halves is one pair of distinct positions; pairs are disjoint.
     """
     n, c, h, w = features.shape
+    if h * w < 2:
+        raise ValueError(f"random pairs need at least 2 positions, got a {h}x{w} feature map")
     vectors = features.reshape(n, c, h * w).transpose(1, 2)
     order = torch.randperm(h * w, device=features.device)
     half = h * w // 2

@@ -63,6 +63,8 @@ def style_vectors(style_features: torch.Tensor, samples: int) -> torch.Tensor:
 
     Drawn with a fixed seed, so one style image always gives the same sample.
     """
+    if samples < 2:
+        raise FstError(f"a style loss needs samples >= 2 style vectors, got {samples}")
     vectors = style_features[0].flatten(1).T
     generator = torch.Generator().manual_seed(0)
     keep = torch.randperm(len(vectors), generator=generator)[:samples]

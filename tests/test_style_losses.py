@@ -245,9 +245,11 @@ def test_parse_style_loss_errors(spec, message):
     assert str(err.value).startswith(message)
 
 
-def test_poly_rejects_bad_options():
+def test_bad_options_are_user_errors():
     with pytest.raises(FstError, match="d >= 1 and c >= 0"):
         PolyLoss(torch.rand(1, 2, 3, 3), d=0)
+    with pytest.raises(FstError, match="samples >= 2"):
+        GaussianLoss(torch.rand(1, 2, 3, 3), samples=1)
 
 
 ALL_FUSED = "{" + ", ".join(f"{name}: 0.2" for name in STYLE_LOSSES) + "}"
