@@ -49,7 +49,8 @@ def plain_name(value: object) -> bool:
 
 
 def check_arch(arch: dict, origin: Path | str) -> dict:
-    """A network description ({"width", "num_res_blocks", "arch"}) with sane values, or FstError."""
+    """A network description ({"width", "num_res_blocks", "arch"}, each optional) with sane
+    values, or FstError."""
     unknown = sorted(set(arch) - ARCH_KEYS)
     if unknown:
         raise damaged(origin, f"unknown architecture settings {unknown}")
@@ -60,7 +61,7 @@ def check_arch(arch: dict, origin: Path | str) -> dict:
         raise damaged(origin, f"num_res_blocks must be a whole number 0..{MAX_RES_BLOCKS}, got {blocks!r}")
     if not plain_name(name):
         raise damaged(origin, f"arch must be a short name, got {str(name)[:40]!r}")
-    return {"width": width, "num_res_blocks": blocks, "arch": name}
+    return dict(arch)  # as stored: absent settings keep TransformerConfig's defaults
 
 
 def model_info(meta: dict[str, str], origin: Path | str) -> dict:

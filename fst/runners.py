@@ -19,7 +19,6 @@ This module imports no torch at module level: opening an .onnx never loads torch
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +27,7 @@ import numpy as np
 
 from fst import norm_stats
 from fst.errors import FstError
+from fst.metadata import model_info, precision
 from fst.norm_stats import NormStats
 
 RUNTIMES = ("auto", "torch", "onnxruntime", "opencv")
@@ -87,20 +87,11 @@ def open_runner(model: str | os.PathLike, runtime: str = "auto", device: str = "
 
 
 def info_from_metadata(meta: dict[str, str], path: Path) -> dict:
-    """ONNX metadata_props written by fst.export -> {"style", "arch", "training", ...}."""
+    """ONNX metadata_props written by fst.export -> {"style", "arch", "training", "precision"},
+    every value checked (fst.metadata) before anything uses it."""
     if meta.get("format") != META_FORMAT:
         raise FstError(f"{path}: not an ONNX file exported by `fst export`")
-    try:
-        arch = json.loads(meta.get("arch", "{}"))
-        training = json.loads(meta.get("training", "{}"))
-    except json.JSONDecodeError as exc:
-        raise FstError(f"{path}: damaged metadata ({exc})") from None
-    return {
-        "style": meta.get("style", ""),
-        "arch": arch,
-        "training": training,
-        "precision": meta.get("precision", "fp32"),
-    }
+    return {**model_info(meta, path), "precision": precision(meta, path)}
 
 
 def _check_batch(batch: np.ndarray) -> np.ndarray:

@@ -196,3 +196,51 @@ def test_checkpoint_hyper_parameters_are_checked_like_metadata(tmp_path):
 
 def test_metadata_checks_know_every_architecture_setting():
     assert {f.name for f in dataclasses.fields(TransformerConfig)} == ARCH_KEYS
+
+
+def onnx_file(tmp_path: Path, **metadata: str) -> Path:
+    """A real ONNX file with fst's input/output names (an Identity graph) and ``metadata``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = ["batch", 3, "height", "width"]
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["image"], ["stylized"])], "identity",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("stylized", TensorProto.FLOAT, shape)],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 10
+    meta = {
+        "format": "fst-onnx",
+        "style": "mosaic",
+        "arch": json.dumps(ARCH_DEFAULTS),
+        "training": "{}",
+        **metadata,
+    }
+    helper.set_model_props(model, meta)
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "opencv"])
+def test_onnx_metadata_is_checked_before_use(tmp_path, runtime):
+    from fst.runners import META_FORMAT, open_runner
+
+    good = open_runner(onnx_file(tmp_path, format=META_FORMAT), runtime=runtime, device="cpu")
+    assert good.info == {"style": "mosaic", "arch": ARCH_DEFAULTS, "training": {}, "precision": "fp32"}
+    damaged = {
+        "arch": (
+            json.dumps({**ARCH_DEFAULTS, "width": "wide"}),
+            "width must be a whole number 1..512, got 'wide'",
+        ),
+        "training": ("[1, 2]", "'training' must be a JSON object, got list"),
+        "precision": ("fp8", "precision must be one of ('fp32', 'fp16'), got 'fp8'"),
+        "style": ("a\x1b[2Jb", "style must be a short one-line name"),
+    }
+    for key, (value, reason) in damaged.items():
+        path = onnx_file(tmp_path, format=META_FORMAT, **{key: value})
+        with pytest.raises(FstError) as caught:
+            open_runner(path, runtime=runtime, device="cpu")
+        assert str(caught.value) == f"{path}: damaged metadata ({reason})"
