@@ -14,7 +14,18 @@ import sys
 from fst import __version__
 from fst.errors import FstError
 
-COMMANDS = ("train", "weights", "export", "serve", "optimize", "video", "webcam", "evaluate", "bench")
+COMMANDS = (
+    "train",
+    "weights",
+    "export",
+    "serve",
+    "optimize",
+    "video",
+    "webcam",
+    "evaluate",
+    "bench",
+    "stylize",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

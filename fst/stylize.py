@@ -174,15 +174,23 @@ def stylize_files(
     pending: list[tuple[Job, np.ndarray, Image.Image | None]] = []
 
     def flush() -> Iterator[tuple[Job, FstError | None]]:
-        outs = stylize_frames(runner, np.stack([rgb for _, rgb, _ in pending]), options)
-        for (job, _, alpha), out in zip(pending, outs, strict=True):
+        batch, pending[:] = list(pending), []
+        try:
+            outs = stylize_frames(runner, np.stack([rgb for _, rgb, _ in batch]), options)
+        except (RuntimeError, MemoryError) as exc:  # a runtime failing on this input
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            yield from ((job, FstError(f"{job.source}: stylizing failed ({reason})")) for job, _, _ in batch)
+            return
+        for (job, _, alpha), out in zip(batch, outs, strict=True):
             try:
+                job.target.parent.mkdir(parents=True, exist_ok=True)
                 save_image(join_alpha(out, alpha), job.target)
+            except OSError as exc:
+                yield job, FstError(f"{job.target.parent}: cannot create folder ({exc.strerror})")
             except FstError as exc:
                 yield job, exc
             else:
                 yield job, None
-        pending.clear()
 
     for job in jobs:
         try:

@@ -13,7 +13,7 @@ Two things make naive tiles differ from the whole picture, and each has its fix:
 2. A tile's border sees reflection padding instead of its real neighbourhood. Tiles
    overlap and are blended with edge_ramp weights that ignore the outer quarter of
    each overlap and fade linearly across its middle half. Tile starts are multiples of
-   the network's stride (4), so tiles sample the same grid as the whole image.
+   the networks' total down-sampling, so tiles sample the same grid as the whole image.
 
 Shapes: images (3, H, W) float32 RGB in [0, 1]; the runner contract of fst.runners.
 """
@@ -30,7 +30,7 @@ from fst.norm_stats import NormStats, extrapolate
 from fst.runners import Runner
 
 MIN_SIDE = 8  # the network's smallest input side; smaller inputs are edge-padded
-STRIDE = 4  # total down-sampling of the network: tiles start on this grid
+STRIDE = 8  # tiles start on this grid: a multiple of every network's down-sampling (4 or 8)
 MEMORY_BUDGET_BYTES = 2 * 1024**3  # automatic tiling keeps one forward pass under this
 # Peak bytes per input pixel per unit of network width (worst case, PyTorch eager: width
 # 32 needs ~8.5 GB for 3840x2160, i.e. ~32 B/px/width); ONNX Runtime needs about half.
