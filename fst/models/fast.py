@@ -1,7 +1,8 @@
 """A real-time variant of the stylisation network for CPUs (``arch="fast"``).
 
 Same contract as TransformerNet: RGB float (N, 3, H, W) in [0, 1] -> same shape in
-[0, 1], any H, W >= 8. Four changes make it ~25x cheaper per output pixel:
+[0, 1], any H, W >= 8. Four changes give it 37x fewer FLOPs per output pixel
+(8.4 k instead of 307.6 k):
 
 - it stylizes at half the resolution: the input is average-pooled 2x2 on entry and the
   stylized result is upsampled bilinearly x2 at the end (4x fewer pixels everywhere);
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fst.models.transformer import ConvLayer, TransformerConfig, UpsampleConv
+from fst.models.transformer import TransformerConfig, paper_layout
 
 # The input is pooled 2x, then downsampled 4x by two stride-2 convolutions; the 3x3
 # reflection pads need at least 2 pixels at the eighth resolution (32 / 8 = 4).
@@ -63,15 +64,8 @@ class FastTransformerNet(nn.Module):
     def __init__(self, config: TransformerConfig | None = None):
         super().__init__()
         self.config = config or TransformerConfig(arch="fast")
-        w, n = self.config.width, self.config.num_res_blocks
-        self.layers = nn.Sequential(
-            ConvLayer(3, w, 5),
-            ConvLayer(w, 2 * w, 3, stride=2),
-            ConvLayer(2 * w, 4 * w, 3, stride=2),
-            *[SeparableResidualBlock(4 * w) for _ in range(n)],
-            UpsampleConv(4 * w, 2 * w),
-            UpsampleConv(2 * w, w),
-            ConvLayer(w, 3, 5, last=True),
+        self.layers = paper_layout(
+            self.config.width, self.config.num_res_blocks, SeparableResidualBlock, edge_kernel=5
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ output is cropped back, so the output always has exactly the input's size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -83,22 +84,30 @@ class UpsampleConv(nn.Sequential):
         super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(c_in, c_out, kernel))
 
 
+def paper_layout(
+    width: int, num_res_blocks: int, block: Callable[[int], nn.Module] = ResidualBlock, edge_kernel: int = 9
+) -> nn.Sequential:
+    """c{k}s1-w, d2w, d4w, n x block(4w), u2w, uw, c{k}s1-3 with k = ``edge_kernel``:
+    (N, 3, H, W) -> (N, 3, H, W) pre-sigmoid, H and W multiples of 4."""
+    w = width
+    return nn.Sequential(
+        ConvLayer(3, w, edge_kernel),
+        ConvLayer(w, 2 * w, 3, stride=2),
+        ConvLayer(2 * w, 4 * w, 3, stride=2),
+        *[block(4 * w) for _ in range(num_res_blocks)],
+        UpsampleConv(4 * w, 2 * w),
+        UpsampleConv(2 * w, w),
+        ConvLayer(w, 3, edge_kernel, last=True),
+    )
+
+
 class TransformerNet(nn.Module):
     """Feed-forward stylisation network: (N, 3, H, W) in [0, 1] -> same shape in [0, 1]."""
 
     def __init__(self, config: TransformerConfig | None = None):
         super().__init__()
         self.config = config or TransformerConfig()
-        w, n = self.config.width, self.config.num_res_blocks
-        self.layers = nn.Sequential(
-            ConvLayer(3, w, 9),
-            ConvLayer(w, 2 * w, 3, stride=2),
-            ConvLayer(2 * w, 4 * w, 3, stride=2),
-            *[ResidualBlock(4 * w) for _ in range(n)],
-            UpsampleConv(4 * w, 2 * w),
-            UpsampleConv(2 * w, w),
-            ConvLayer(w, 3, 9, last=True),
-        )
+        self.layers = paper_layout(self.config.width, self.config.num_res_blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2], x.shape[-1]
