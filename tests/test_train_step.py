@@ -54,3 +54,19 @@ def test_two_steps_each_follow_the_same_path(module):
     for tolerance in (1e-5, 1e-3):
         naive_loss = naive_step(naive_net, x=x, optimizer=optimizer, **reference_arguments(module))
         assert float(real()) == pytest.approx(naive_loss, rel=tolerance)
+
+
+def test_channels_last_option_computes_the_same_objective(module):
+    module.net.zero_grad()  # earlier tests leave gradients behind
+    fast = StyleTransferModule(**{**module.hparams, "channels_last": True})
+    fast.net.load_state_dict(module.net.state_dict())
+    assert fast.vgg.convs["conv1_1"].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    expected, got = module.losses(x), fast.losses(x)
+    for name in ("content", "style", "tv", "total"):
+        assert float(got[name].detach()) == pytest.approx(float(expected[name].detach()), rel=1e-5), name
+    got["total"].backward()
+    expected["total"].backward()
+    for a, b in zip(fast.net.parameters(), module.net.parameters(), strict=True):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+    module.net.zero_grad()
