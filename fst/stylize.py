@@ -209,13 +209,24 @@ def folder_jobs(source: Path, target: Path, suffix: str | None = None) -> list[J
     """Every image under ``source`` -> the same relative path under ``target``.
 
     suffix: output format as ".jpg"/".png"; None keeps each input's suffix. Images that
-    already lie inside ``target`` (when it is inside ``source``) are not inputs.
+    already lie inside ``target`` (when it is inside ``source``) are not inputs. Raises
+    FstError when ``target`` is ``source`` itself, or when two inputs would be written to
+    the same output (``a.jpg`` and ``a.png`` with ``--format png``): no output ever
+    replaces an input or another output of the same run.
     """
     target_abs = Path(os.path.abspath(target))
-    jobs = []
+    if target_abs == Path(os.path.abspath(source)):
+        raise FstError(
+            f"{target}: is the input folder; stylized images would replace the photos, choose another"
+        )
+    jobs, first_source = [], {}
     for path in list_images(source):
         if Path(os.path.abspath(path)).is_relative_to(target_abs):
             continue
         relative = path.relative_to(source)
-        jobs.append(Job(path, target / (relative.with_suffix(suffix) if suffix else relative)))
+        job = Job(path, target / (relative.with_suffix(suffix) if suffix else relative))
+        clash = first_source.setdefault(job.target, path)
+        if clash != path:
+            raise FstError(f"{clash} and {path} would both be written to {job.target}; rename one of them")
+        jobs.append(job)
     return jobs

@@ -18,7 +18,7 @@ from fst.metadata import ARCH_KEYS
 from fst.model_file import load_checkpoint, load_model_file, save_model_file
 from fst.models.transformer import TransformerConfig, TransformerNet
 from fst.weights import read_weights_file
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, random_photo, run_cli
 
 
 class CreatesFile:
@@ -76,6 +76,18 @@ def test_fst_export_refuses_the_payload(evil_checkpoint, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == f"fst: error: {path}: refused to load: it would call io.open; " + (
         "fst never runs code from model files"
+    )
+    assert not marker.exists() and not out.exists()
+
+
+def test_fst_stylize_refuses_the_payload(evil_checkpoint, tmp_path):
+    path, marker = evil_checkpoint
+    photo, out = tmp_path / "photo.png", tmp_path / "styled.png"
+    random_photo(16, 16, seed=0).save(photo)
+    result = run_cli("stylize", str(photo), "-m", str(path), "-o", str(out))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"fst: error: {path}: refused to load: it would call io.open; fst never runs code from model files"
     )
     assert not marker.exists() and not out.exists()
 
