@@ -39,7 +39,7 @@ def test_train_resume_and_outputs(tmp_path, photo_dir, style_image):
     assert (ckpt_dir / "last.ckpt").is_file()
     assert (ckpt_dir / "step000004.ckpt").is_file() and (ckpt_dir / "step000008.ckpt").is_file()
     net, info = load_model_file(ckpt_dir / "tiny.safetensors")
-    assert info["style"] == "style" and info["arch"] == {"width": 8, "num_res_blocks": 1}
+    assert info["style"] == "style" and info["arch"] == {"width": 8, "num_res_blocks": 1, "arch": "johnson"}
     assert info["training"]["steps"] == 8 and info["training"]["image_size"] == 32
     assert (ckpt_dir / "sample.jpg").is_file()
     assert f"Inference model: {Path('checkpoints/tiny/tiny.safetensors')}" in first.stdout
