@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from fst.model_file import save_model_file
@@ -28,3 +29,14 @@ def tiny_net(seed: int = 0) -> TransformerNet:
 def save_tiny_model(path: Path, seed: int = 0) -> Path:
     save_model_file(tiny_net(seed), path, style="tiny", training=TRAINING)
     return path
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One PyTorch thread per test (import this autouse fixture into a test module): on
+    a shared, busy 2-core machine two threads of a tiny network mostly wait on each
+    other (measured 10-30x slower). Set per test: a module-scoped setting did not hold."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

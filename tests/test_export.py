@@ -14,7 +14,7 @@ import pytest
 
 from fst.runners import open_runner
 from tests.conftest import run_cli
-from tests.inference_models import TRAINING, save_tiny_model
+from tests.inference_models import TRAINING, one_torch_thread, save_tiny_model  # noqa: F401 (autouse fixture)
 
 ODD_SHAPES = [(1, 3, 67, 45), (2, 3, 9, 13), (1, 3, 8, 8)]
 

@@ -16,6 +16,12 @@ from tests.conftest import random_photo, run_cli
 from tests.inference_models import save_tiny_model
 
 
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """CLI subprocesses use one PyTorch thread (two fight each other on a busy machine)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
     """The tiny net as an inference file and as an exported .onnx (fast to start: no torch)."""
