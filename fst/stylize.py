@@ -149,12 +149,6 @@ def join_alpha(rgb: np.ndarray, alpha: Image.Image | None) -> Image.Image:
     return img
 
 
-def stylize_image(runner: Runner, img: Image.Image, options: StylizeOptions = DEFAULTS) -> Image.Image:
-    """One Pillow image (any mode, already upright) -> stylized, same size, alpha kept."""
-    rgb, alpha = split_alpha(img)
-    return join_alpha(stylize_frames(runner, rgb[None], options)[0], alpha)
-
-
 @dataclass(frozen=True)
 class Job:
     """One file to stylize: read ``source``, write ``target`` (format from its suffix)."""
