@@ -155,25 +155,31 @@ def rewrite(model: onnx.ModelProto, fixed: bool) -> onnx.ModelProto:
 
 
 def _fixed_norm_nodes(index: int, node: onnx.NodeProto, elem: int, shape_c11: str) -> list[onnx.NodeProto]:
-    """InstanceNormalization(x, scale, bias) rewritten to use the FIXED_* inputs of ``index``."""
+    """InstanceNormalization(x, scale, bias) rewritten to use the FIXED_* inputs of ``index``.
+
+    Folded into per-channel factors first, so only two full-size operations remain:
+    y = x * gain + shift, gain = scale / sqrt(var + eps), shift = bias - mean * gain.
+    """
     from onnx import helper
 
     eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
     x, scale, bias = node.input
-    parts = ("eps", "fmean", "fvar", "var_eps", "std", "shifted", "normed", "scale", "bias", "scaled")
+    parts = ("eps", "fixed_mean", "fixed_var", "var_eps", "std", "scale", "bias", "gain", "offset", "shift")
+    parts += ("scaled",)
     t = {part: f"norm_{index}_{part}" for part in parts}
     return [
         helper.make_node("Constant", [], [t["eps"]], value=helper.make_tensor(t["eps"], elem, [], [eps])),
-        helper.make_node("Cast", [FIXED_MEAN.format(index)], [t["fmean"]], to=elem),
-        helper.make_node("Cast", [FIXED_VAR.format(index)], [t["fvar"]], to=elem),
-        helper.make_node("Add", [t["fvar"], t["eps"]], [t["var_eps"]]),
+        helper.make_node("Cast", [FIXED_MEAN.format(index)], [t["fixed_mean"]], to=elem),
+        helper.make_node("Cast", [FIXED_VAR.format(index)], [t["fixed_var"]], to=elem),
+        helper.make_node("Add", [t["fixed_var"], t["eps"]], [t["var_eps"]]),
         helper.make_node("Sqrt", [t["var_eps"]], [t["std"]]),
-        helper.make_node("Sub", [x, t["fmean"]], [t["shifted"]]),
-        helper.make_node("Div", [t["shifted"], t["std"]], [t["normed"]]),
         helper.make_node("Reshape", [scale, shape_c11], [t["scale"]]),
         helper.make_node("Reshape", [bias, shape_c11], [t["bias"]]),
-        helper.make_node("Mul", [t["normed"], t["scale"]], [t["scaled"]]),
-        helper.make_node("Add", [t["scaled"], t["bias"]], [node.output[0]]),
+        helper.make_node("Div", [t["scale"], t["std"]], [t["gain"]]),  # (N, C, 1, 1)
+        helper.make_node("Mul", [t["fixed_mean"], t["gain"]], [t["offset"]]),
+        helper.make_node("Sub", [t["bias"], t["offset"]], [t["shift"]]),
+        helper.make_node("Mul", [x, t["gain"]], [t["scaled"]]),  # full size from here
+        helper.make_node("Add", [t["scaled"], t["shift"]], [node.output[0]]),
     ]
 
 

@@ -32,9 +32,10 @@ from fst.runners import Runner
 MIN_SIDE = 8  # the network's smallest input side; smaller inputs are edge-padded
 STRIDE = 8  # tiles start on this grid: a multiple of every network's down-sampling (4 or 8)
 MEMORY_BUDGET_BYTES = 2 * 1024**3  # automatic tiling keeps one forward pass under this
-# Peak bytes per input pixel per unit of network width (worst case, PyTorch eager: width
-# 32 needs ~8.5 GB for 3840x2160, i.e. ~32 B/px/width); ONNX Runtime needs about half.
-BYTES_PER_PIXEL_PER_WIDTH = 32
+# Peak bytes per input pixel per unit of network width, measured for the passes tiling
+# makes (ONNX Runtime, width 16, 1024x1024: plain ~34, statistics-recording ~45, fixed
+# statistics ~44; PyTorch eager ~32: 8.5 GB for 3840x2160 at width 32), rounded up.
+BYTES_PER_PIXEL_PER_WIDTH = 48
 DEFAULT_WIDTH = 32
 DEFAULT_OVERLAP = 96  # pixels shared by neighbouring tiles (at most half a tile)
 EDGE_WEIGHT = 1e-3  # weight of a tile's outermost overlap quarter (~0, but never 0)
