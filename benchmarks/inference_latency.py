@@ -1,0 +1,255 @@
+"""Latency per frame (PyTorch eager vs ONNX Runtime) and peak memory of a 4K photo.
+
+    python benchmarks/inference_latency.py [--repeats 5] [--output benchmarks/inference_latency.md]
+
+1. Latency: the full paper network (TransformerNet(), width 32, 5 residual blocks; random
+   weights: speed does not depend on them), batch 1, at 256x256, 512x512, 640x480 and
+   1920x1080, through fst.runners (PyTorch eager on the .safetensors file, ONNX Runtime on
+   the file `fst export` writes), each on all cores and on one thread. All four are timed
+   in interleaved rounds (fst.bench.time_interleaved) and summarised by medians, so a
+   machine that gets busier during the run slows all alike and the ratios stay meaningful.
+2. Peak memory: `fst stylize` on a 3840x2160 photo, each run in its own process, with
+   the automatic tiling and with --tile 0 (untiled); the peak resident set size of that
+   process comes from getrusage in a small wrapper process. A 64x64 photo gives the fixed
+   cost (libraries, model).
+
+Importable: ``latency_rows`` and ``memory_rows`` return the table rows (dicts);
+``latency_table`` and ``memory_table`` format them as markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = ((256, 256), (512, 512), (640, 480), (1920, 1080))
+# Settings timed: all cores, and one thread (on a machine shared with other work, PyTorch's
+# OpenMP threads can spend most of their time waiting on each other).
+RUNTIMES = ("torch eager", "torch eager, 1 thread", "onnxruntime", "onnxruntime, 1 thread")
+PHOTO_4K = (3840, 2160)
+SMALL_PHOTO = (64, 64)
+
+
+def paper_model(folder: Path) -> tuple[Path, Path]:
+    """The full TransformerNet, seeded random weights -> (folder/johnson.safetensors, .onnx)."""
+    import torch
+
+    from fst.export import export_onnx
+    from fst.model_file import save_model_file
+    from fst.models.transformer import TransformerNet
+
+    torch.manual_seed(0)
+    weights, onnx_file = folder / "johnson.safetensors", folder / "johnson.onnx"
+    if not onnx_file.is_file():
+        save_model_file(TransformerNet(), weights, style="random", training={})
+        export_onnx(weights, onnx_file)
+    return weights, onnx_file
+
+
+def latency_rows(folder: Path, sizes: Sequence[tuple[int, int]] = SIZES, repeats: int = 5) -> list[dict]:
+    """Per (width, height) and RUNTIMES setting: median ms per frame, frames/s, GFLOP/s and
+    the speed-up over eager PyTorch on all cores at that size (batch 1)."""
+    import numpy as np
+
+    from fst.bench import flops_per_pixel, inference_calls, time_interleaved
+    from fst.model_file import load_net
+
+    weights, onnx_file = paper_model(folder)
+    net, _ = load_net(weights)
+    flops = flops_per_pixel(net)
+    rows = []
+    for width, height in sizes:
+        batch = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
+        calls = inference_calls(net, onnx_file, batch)
+        calls["torch eager, 1 thread"] = one_torch_thread(calls["torch eager"])
+        seconds = time_interleaved({name: calls[name] for name in RUNTIMES}, repeats)
+        medians = {name: statistics.median(times) for name, times in seconds.items()}
+        for name, median in medians.items():
+            rows.append(
+                {
+                    "size": f"{width}x{height}",
+                    "runtime": name,
+                    "ms": 1000 * median,
+                    "fps": 1 / median,
+                    "gflop_per_second": flops * width * height / median / 1e9,
+                    "speedup_vs_eager": medians["torch eager"] / median,
+                    "all_seconds": seconds[name],
+                }
+            )
+    return rows
+
+
+def one_torch_thread(call: Callable[[], object]) -> Callable[[], object]:
+    """``call`` run with PyTorch limited to one intra-op thread (restored afterwards)."""
+    import torch
+
+    def limited() -> object:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return call()
+        finally:
+            torch.set_num_threads(threads)
+
+    return limited
+
+
+def sample_photo(path: Path, size: tuple[int, int]) -> Path:
+    """A bundled photo resized to ``size`` (w, h), saved as a JPEG at ``path``."""
+    from PIL import Image
+
+    from fst.imageio import list_images, load_rgb
+
+    photo = list_images(ROOT / "fst" / "assets" / "photos")[0]
+    load_rgb(photo).resize(size, Image.LANCZOS).save(path, quality=92)
+    return path
+
+
+# Runs a command and prints its peak RSS (KiB). A fresh, small process: Linux counts the
+# memory a child had before exec (a copy of its parent) in its peak, so the parent must be small.
+PEAK_RSS_WRAPPER = (
+    "import resource, subprocess, sys; "
+    "code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)"
+)
+
+
+def peak_rss(command: Sequence[str]) -> tuple[float, int, int, str]:
+    """Run ``command`` -> (wall seconds, peak resident set size in bytes, exit code, stderr tail)."""
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS_WRAPPER, *command], capture_output=True, text=True, check=True
+    )
+    seconds = time.perf_counter() - start
+    peak_kib, code = map(int, result.stdout.split())
+    return seconds, peak_kib * 1024, code, result.stderr.strip()[-300:]
+
+
+def memory_rows(folder: Path, runtimes: Sequence[str] = ("onnxruntime", "torch")) -> list[dict]:
+    """Peak RSS and wall time of `fst stylize` per runtime: a 64x64 photo (fixed cost), then
+    a 3840x2160 photo with automatic tiling and untiled (--tile 0)."""
+    weights, onnx_file = paper_model(folder)
+    small = sample_photo(folder / "small.jpg", SMALL_PHOTO)
+    large = sample_photo(folder / "photo_4k.jpg", PHOTO_4K)
+    runs = [(small, "untiled", []), (large, "automatic tiling", []), (large, "untiled", ["--tile", "0"])]
+    rows = []
+    for runtime in runtimes:
+        model = onnx_file if runtime == "onnxruntime" else weights
+        for i, (photo, mode, extra) in enumerate(runs):
+            out = folder / f"out_{runtime}_{i}.jpg"
+            command = [
+                sys.executable,
+                "-m",
+                "fst.cli",
+                "stylize",
+                str(photo),
+                "-m",
+                str(model),
+                "-o",
+                str(out),
+                "--runtime",
+                runtime,
+                "--device",
+                "cpu",
+                *extra,
+            ]
+            seconds, peak, code, tail = peak_rss(command)
+            w, h = SMALL_PHOTO if photo == small else PHOTO_4K
+            rows.append(
+                {
+                    "photo": f"{w}x{h}",
+                    "runtime": runtime,
+                    "mode": mode,
+                    "seconds": seconds,
+                    "peak_rss_gb": peak / 1e9,
+                    "exit_code": code,
+                    "error": tail.strip() if code else "",
+                }
+            )
+    return rows
+
+
+def latency_table(rows: list[dict]) -> str:
+    """latency_rows as markdown."""
+    lines = [
+        "| size | runtime | ms/frame | frames/s | GFLOP/s | speed-up vs eager |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['size']} | {r['runtime']} | {r['ms']:.0f} | {r['fps']:.2f} | "
+            f"{r['gflop_per_second']:.1f} | {r['speedup_vs_eager']:.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def memory_table(rows: list[dict]) -> str:
+    """memory_rows as markdown."""
+    lines = ["| photo | runtime | mode | peak RSS | wall time |", "|---|---|---|---:|---:|"]
+    for r in rows:
+        peak = f"{r['peak_rss_gb']:.2f} GB"
+        if r["exit_code"]:
+            peak = f"failed (exit {r['exit_code']}: {r['error'].splitlines()[-1]}) at {peak}"
+        lines.append(f"| {r['photo']} | {r['runtime']} | {r['mode']} | {peak} | {r['seconds']:.0f} s |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per size (default 5)")
+    parser.add_argument("--output", type=Path, help="also write the results (markdown) to this file")
+    parser.add_argument("--only", choices=["latency", "memory"], help="run one of the two benchmarks")
+    parser.add_argument(
+        "--memory-runtimes",
+        nargs="+",
+        default=["onnxruntime", "torch"],
+        choices=["onnxruntime", "torch"],
+        help="runtimes of the 4K runs",
+    )
+    args = parser.parse_args(argv)
+
+    from fst.bench import machine, machine_line
+
+    command = "python " + " ".join(
+        [os.path.relpath(__file__, ROOT), *(argv if argv is not None else sys.argv[1:])]
+    )
+    before = machine()
+    with tempfile.TemporaryDirectory(prefix="fst-latency-") as tmp:
+        latency = [] if args.only == "memory" else latency_rows(Path(tmp), repeats=args.repeats)
+        memory = [] if args.only == "latency" else memory_rows(Path(tmp), args.memory_runtimes)
+    parts = [
+        f"Command: `{command}`",
+        f"{machine_line(before)} Load average {os.getloadavg()[0]:.1f} at the end; "
+        f"{os.cpu_count()} CPUs (nproc).",
+    ]
+    if latency:
+        parts += [
+            f"Latency: full TransformerNet (width 32, 5 residual blocks), batch 1, median of "
+            f"{args.repeats} interleaved rounds after one warm-up.",
+            latency_table(latency),
+        ]
+    if memory:
+        parts += [
+            "Peak memory of `fst stylize`, one process per run (peak resident set size from getrusage):",
+            memory_table(memory),
+        ]
+    text = "\n\n".join(parts)
+    print(text)
+    if args.output:
+        from fst.imageio import atomic_path
+
+        with atomic_path(args.output) as tmp:
+            tmp.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
