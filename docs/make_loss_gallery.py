@@ -43,7 +43,8 @@ RUNS = {
     "bn": "bn",
     "gram+bn": "{gram: 0.5, bn: 0.5}",
 }
-TILE_WIDTH = 256
+STYLIZE_WIDTH = 384  # the photo is stylized at this width (the nets trained on 128 px photos)
+TILE_WIDTH = 320
 LABEL_HEIGHT = 22
 
 
@@ -122,15 +123,18 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     content = load_rgb(args.content)
-    content = content.resize((TILE_WIDTH, round(content.height * TILE_WIDTH / content.width)), Image.LANCZOS)
+    content = content.resize(
+        (STYLIZE_WIDTH, round(content.height * STYLIZE_WIDTH / content.width)), Image.LANCZOS
+    )
     photo = TF.to_tensor(content).unsqueeze(0)
     missing = [name for name in RUNS if args.retrain or not model_path(args.workdir, name).is_file()]
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(lambda name: train(name, args.workdir, args.steps, args.style), missing))
     results = {name: stylize(model_path(args.workdir, name), photo) for name in RUNS}
 
-    tiles = [tile(content, "photo", content.height), tile(load_rgb(args.style), "style", content.height)]
-    tiles += [tile(TF.to_pil_image(image[0]), name, content.height) for name, image in results.items()]
+    height = round(content.height * TILE_WIDTH / content.width)
+    tiles = [tile(content, "photo", height), tile(load_rgb(args.style), "style", height)]
+    tiles += [tile(TF.to_pil_image(image[0]), name, height) for name, image in results.items()]
     columns = 4
     rows = -(-len(tiles) // columns)
     sheet = Image.new("RGB", (columns * TILE_WIDTH, rows * tiles[0].height), "white")
