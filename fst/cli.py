@@ -25,6 +25,7 @@ COMMANDS = (
     "evaluate",
     "bench",
     "stylize",
+    "models",
 )
 
 

@@ -10,11 +10,16 @@ The objective is rebuilt from the model's own training settings (its ``training`
 metadata) with the style image given by the user, so both sides are measured with the
 loss the network was trained on. L-BFGS iterates are measured as optimised (not
 clamped to [0, 1]); every iteration's objective is kept, so the interpolation has
-one-iteration resolution.
+one-iteration resolution. The L-BFGS curves do not depend on the network, so they are
+cached (keyed by the photo's pixels, the style image's bytes, the objective settings,
+the seed and the length): evaluating another checkpoint of the same run costs only the
+network's forward passes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fst import __version__
+from fst.imageio import atomic_path
 from fst.module import load_style_image
 from fst.optimize import lbfgs_iterations, measure, objective_module
 from fst.runners import Runner
@@ -63,20 +70,17 @@ def evaluate_image(
     checkpoints: Sequence[int] = CHECKPOINTS,
     seed: int = 0,
     on_iteration: Callable[[int, float], None] | None = None,
+    cache: Path | None = None,
 ) -> ImageResult:
     """Score ``runner``'s network on the image at ``path`` (long side ``size``) against
-    L-BFGS; ``module`` is an objective_module; ``on_iteration(i, total)`` reports progress."""
+    L-BFGS; ``module`` is an objective_module; ``on_iteration(i, total)`` reports progress;
+    L-BFGS curves are read from and written to the folder ``cache`` when given."""
     device = next(module.parameters()).device
     content = load_style_image(path, size)
     stylized = torch.from_numpy(runner(content.numpy()))
     content, stylized = content.to(device), stylized.to(device)
     network = measure(module, stylized, content, seed)
-    steps = lbfgs_iterations(module, content, content, seed)
-    iterates: list[dict[str, float]] = []
-    for i in range(max(checkpoints) + 1):
-        iterates.append(next(steps))  # the objective of iterate i
-        if on_iteration is not None:
-            on_iteration(i, iterates[-1]["total"])
+    iterates = lbfgs_curve(module, content, max(checkpoints) + 1, seed, on_iteration, cache)
     curve = [terms["total"] for terms in iterates]
     return ImageResult(
         image=str(path),
@@ -86,6 +90,45 @@ def evaluate_image(
         equivalent_iterations=equivalent_iterations(network["total"], curve),
         curve=curve,
     )
+
+
+def lbfgs_curve(
+    module: torch.nn.Module,
+    content: torch.Tensor,
+    length: int,
+    seed: int,
+    on_iteration: Callable[[int, float], None] | None,
+    cache: Path | None,
+) -> list[dict[str, float]]:
+    """Objective terms of L-BFGS iterates 0 .. length - 1 from ``content`` (1, 3, H, W)."""
+    cached = cache / f"{curve_key(module, content, length, seed)}.json" if cache else None
+    if cached is not None and cached.is_file():
+        iterates = json.loads(cached.read_text())
+    else:
+        steps = lbfgs_iterations(module, content, content, seed)
+        iterates = []
+        for i in range(length):
+            iterates.append(next(steps))  # the objective of iterate i
+            if on_iteration is not None:
+                on_iteration(i, iterates[-1]["total"])
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(cached) as tmp:
+                tmp.write_text(json.dumps(iterates))
+        return iterates
+    if on_iteration is not None:
+        for i, terms in enumerate(iterates):
+            on_iteration(i, terms["total"])
+    return iterates
+
+
+def curve_key(module: torch.nn.Module, content: torch.Tensor, length: int, seed: int) -> str:
+    """A digest of everything an L-BFGS curve depends on."""
+    settings = {k: v for k, v in module.hparams.items() if k != "style_image"}
+    digest = hashlib.sha256(json.dumps([__version__, settings, length, seed, str(content.device)]).encode())
+    digest.update(Path(module.hparams.style_image).read_bytes())
+    digest.update(content.cpu().numpy().tobytes())
+    return digest.hexdigest()[:32]
 
 
 def objective_for(runner: Runner, style_image: str | Path, device: str = "cpu") -> torch.nn.Module:

@@ -29,6 +29,7 @@ from fst import norm_stats
 from fst.errors import FstError
 from fst.metadata import model_info, precision
 from fst.norm_stats import NormStats
+from fst.shipped import resolve_model
 
 RUNTIMES = ("auto", "torch", "onnxruntime", "opencv")
 DEVICES = ("auto", "cpu", "cuda")
@@ -62,16 +63,17 @@ class Runner(Protocol):
 
 
 def open_runner(model: str | os.PathLike, runtime: str = "auto", device: str = "auto") -> Runner:
-    """Load ``model`` into the chosen runtime; ``auto`` picks by the file suffix.
+    """Load ``model`` (a file, or a shipped style's name: fst.shipped) into the chosen
+    runtime; ``auto`` picks by the file suffix.
 
     Raises FstError (one line) for a missing, corrupt or incompatible model file, an
     unknown runtime or device, or a runtime that cannot read this kind of file.
     """
-    path = Path(model)
     if runtime not in RUNTIMES:
         raise FstError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
     if device not in DEVICES:
         raise FstError(f"unknown device {device!r} (choose from {', '.join(DEVICES)})")
+    path = resolve_model(model, runtime)
     if not path.is_file():
         raise FstError(f"{path}: model file not found")
     suffix = path.suffix.lower()

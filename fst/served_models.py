@@ -7,7 +7,7 @@ A MODEL is one of:
 - a Lightning checkpoint (``.ckpt``) or safetensors inference file: exported once with
   fst.export into ``<cache>/onnx/<digest>/<name>.onnx`` (cache from fst.weights.cache_dir;
   the digest covers the file's bytes and the fst version) and served from there;
-- the name of a shipped style, looked up by :func:`shipped_style`.
+- the name of a shipped style (fst.shipped): its ONNX file.
 
 Only the checkpoint path imports torch (through fst.export), and only when it runs.
 """
@@ -22,25 +22,13 @@ from fst import __version__
 from fst.errors import FstError
 from fst.runners import INPUT_NAME, ONNX_SUFFIXES, OUTPUT_NAME, TORCH_SUFFIXES
 from fst.server import ServedModel
+from fst.shipped import path_like, resolve_model, shipped_styles
 from fst.weights import cache_dir
-
-
-def shipped_styles() -> list[str]:
-    """Names of the styles that ship with fst, served when no MODEL is given.
-
-    None ship yet: the shipped-models issue fills this (and :func:`shipped_style`) in.
-    """
-    return []
-
-
-def shipped_style(name: str) -> Path | None:
-    """The ONNX file of the shipped style called ``name``, or None when there is none."""
-    return None
 
 
 def resolve_models(specs: list[str]) -> list[ServedModel]:
     """MODEL arguments (or, when empty, every shipped style) -> models with unique names."""
-    specs = specs or shipped_styles()
+    specs = specs or [style.name for style in shipped_styles()]
     if not specs:
         raise FstError("no models to serve: pass -m MODEL (an .onnx, .ckpt or .safetensors file)")
     models: list[ServedModel] = []
@@ -53,13 +41,7 @@ def resolve_models(specs: list[str]) -> list[ServedModel]:
 
 def resolve_onnx(spec: str) -> Path:
     """One MODEL argument -> a checked ONNX file; FstError (one line) when it is none of the kinds."""
-    path = Path(spec)
-    if not path_like(spec):
-        found = shipped_style(spec)
-        if found is None:
-            known = ", ".join(shipped_styles()) or "none ship with this version"
-            raise FstError(f"{spec}: no such model file or shipped style (shipped styles: {known})")
-        path = found
+    path = resolve_model(spec)
     if not path.is_file():
         raise FstError(f"{path}: model file not found")
     suffix = path.suffix.lower()
@@ -69,11 +51,6 @@ def resolve_onnx(spec: str) -> Path:
         raise FstError(f"{path}: unknown model file type (expected .onnx, .ckpt or .safetensors)")
     check_onnx(path)
     return path
-
-
-def path_like(spec: str) -> bool:
-    """A MODEL argument names a file when it has a suffix or a folder part."""
-    return Path(spec).suffix != "" or "/" in spec or "\\" in spec
 
 
 def check_onnx(path: Path) -> None:

@@ -82,3 +82,26 @@ def test_cli_missing_style_is_one_line(tmp_path, model_file):
     assert result.returncode == 1
     assert result.stderr.startswith("fst: error: ") and "none.jpg" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_lbfgs_curves_are_cached_per_photo_style_and_settings(tmp_path, model_file, style_image, monkeypatch):
+    photo = tmp_path / "photo.png"
+    random_photo(40, 30, seed=5).save(photo)
+    runner = open_runner(model_file)
+    module = objective_for(runner, style_image)
+    cache = tmp_path / "curves"
+    first = evaluate_image(runner, module, photo, 32, checkpoints=(2,), cache=cache)
+    assert len(list(cache.glob("*.json"))) == 1
+
+    def no_lbfgs(*args, **kwargs):
+        raise AssertionError("the cached curve must be reused")
+
+    monkeypatch.setattr("fst.evaluate.lbfgs_iterations", no_lbfgs)
+    seen = []
+    again = evaluate_image(runner, module, photo, 32, (2,), 0, lambda i, t: seen.append((i, t)), cache)
+    assert again.curve == first.curve and again.lbfgs == first.lbfgs
+    assert seen == list(enumerate(first.curve))  # progress still reported, from the cache
+    with pytest.raises(AssertionError, match="cached curve"):  # another seed is another objective
+        evaluate_image(runner, module, photo, 32, (2,), 1, None, cache)
+    with pytest.raises(AssertionError, match="cached curve"):  # and another size other pixels
+        evaluate_image(runner, module, photo, 24, (2,), 0, None, cache)

@@ -253,11 +253,12 @@ def test_bad_models_are_one_line_errors(tmp_path):
         for name, why in reasons.items()
     ]
     cases += [
-        (("-m", "starry_night"), "fst: error: starry_night: no such model file or shipped style"),
+        (("-m", "no_such_style"), "fst: error: no_such_style: no such model file or shipped style"),
         ((), "fst: error: no models to serve: pass -m MODEL"),
     ]
+    no_shipped_styles = {**os.environ, "FST_MODELS_DIR": str(tmp_path / "empty")}
     for args, expected in cases:
-        result = run_fst("serve", *args, "--port", "0")
+        result = run_fst("serve", *args, "--port", "0", env=no_shipped_styles)
         assert result.returncode == 1, (args, result.stderr)
         assert result.stderr.startswith(expected), (args, result.stderr)
         assert result.stderr.count("\n") == 1, result.stderr  # one line, no traceback

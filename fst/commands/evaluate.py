@@ -9,7 +9,9 @@ HELP = "Compare a trained network's training objective with L-BFGS on the pixels
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="trained model: .ckpt, .safetensors or .onnx")
+    parser.add_argument(
+        "model", help="trained model: a shipped style's name (`fst models`), .ckpt, .safetensors or .onnx"
+    )
     parser.add_argument("--style", type=Path, required=True, help="the style image the model was trained on")
     parser.add_argument("--content", type=Path, required=True, help="a folder of photos (or one photo)")
     parser.add_argument("--size", type=int, default=256, help="long side of each photo (default 256)")
@@ -25,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", default="auto", help="runtime for the network (see fst.runners)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--seed", type=int, default=0, help="seed of random loss terms")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute the L-BFGS curves (default: reuse those cached by an earlier run "
+        "with the same photo, style, size and loss settings)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
     photos = photos[: args.limit] if args.limit else photos
     if not photos:
         raise FstError(f"{args.content}: no images found")
-    json_path = args.json or args.model.with_name(args.model.name + ".eval.json")
+    from fst.shipped import resolve_model
+
+    model = resolve_model(args.model, args.runtime)
+    json_path = args.json or model.with_name(model.name + ".eval.json")
     if not json_path.parent.is_dir():
         raise FstError(f"{json_path.parent}: output folder does not exist")
 
@@ -55,8 +66,10 @@ def run(args: argparse.Namespace) -> int:
     )
     from fst.imageio import atomic_path
     from fst.runners import open_runner
+    from fst.weights import cache_dir
 
-    runner = open_runner(args.model, args.runtime, args.device)
+    curves = None if args.no_cache else cache_dir() / "lbfgs"
+    runner = open_runner(model, args.runtime, args.device)
     module = objective_for(runner, args.style, "cuda" if runner.device == "cuda" else "cpu")
     results, skipped, checkpoints = [], 0, sorted(set(args.iters))
     for number, photo in enumerate(photos, 1):
@@ -67,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
                 bar.update()
 
             try:
-                result = evaluate_image(runner, module, photo, args.size, checkpoints, args.seed, progress)
+                result = evaluate_image(
+                    runner, module, photo, args.size, checkpoints, args.seed, progress, curves
+                )
                 results.append(result)
             except FstError as exc:  # an unreadable photo: skip it, count it, go on
                 print(f"skipped: {exc}")
@@ -79,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     equivalent = format_iterations(overall["equivalent_iterations_median"], checkpoints[-1])
     skip_note = f" ({skipped} skipped)" if skipped else ""
     print(f"\nmedian equivalent L-BFGS iterations: {equivalent} over {len(results)} images{skip_note}")
-    report = report_json(str(args.model), str(args.style), args.size, results, skipped)
+    report = report_json(str(model), str(args.style), args.size, results, skipped)
     with atomic_path(json_path) as tmp:
         tmp.write_text(json.dumps(report, indent=2))
     print(f"wrote {json_path}")

@@ -8,7 +8,6 @@ the parsed values into a runner and options. Imports no torch.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from fst.runners import DEVICES, RUNTIMES, Runner
 from fst.stylize import StylizeOptions
@@ -18,9 +17,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-m",
         "--model",
-        type=Path,
         required=True,
-        help="an exported .onnx, a .safetensors inference file or a .ckpt",
+        help="a shipped style's name (see `fst models`), an exported .onnx, "
+        "a .safetensors inference file or a .ckpt",
     )
     parser.add_argument(
         "--runtime",

@@ -1,0 +1,55 @@
+"""``fst models``: the trained styles that ship with fst, usable as ``-m NAME``."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "List the trained styles that ship with fst (use one with -m NAME)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--paths", action="store_true", help="also print the files of each style")
+
+
+def run(args: argparse.Namespace) -> int:
+    from fst.errors import FstError
+    from fst.shipped import shipped_dir, shipped_styles
+
+    styles = shipped_styles()
+    if not styles:
+        raise FstError(f"no shipped styles found in {shipped_dir()} (set FST_MODELS_DIR to their folder)")
+    rows = [("NAME", "PAINTING", "TRAINING", "QUALITY")]
+    for style in styles:
+        rows.append((style.name, painting(style.recipe), training(style.recipe), quality(style.recipe)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        if args.paths and row is not rows[0]:
+            style = next(s for s in styles if s.name == row[0])
+            print(f"    {style.onnx}\n    {style.safetensors}")
+    return 0
+
+
+def painting(recipe: dict) -> str:
+    """'Title (Artist, year)' from a recipe's ``painting`` entry."""
+    art = recipe.get("painting", {})
+    return f"{art.get('title', '?')} ({art.get('artist', '?')}, {art.get('year', '?')})"
+
+
+def training(recipe: dict) -> str:
+    """'N steps, S px crops, M min' from a recipe's ``training`` entry."""
+    run = recipe.get("training", {})
+    minutes = run.get("wall_time_s", 0) / 60
+    steps, size = run.get("steps", "?"), run.get("image_size", "?")
+    return f"{steps} steps, {size} px crops, {minutes:.0f} min"
+
+
+def quality(recipe: dict) -> str:
+    """The median equivalent L-BFGS iterations from ``fst evaluate``, when measured."""
+    evaluation = recipe.get("evaluation")
+    if not evaluation:
+        return "not evaluated"
+    median = evaluation.get("equivalent_iterations_median")
+    last = max(int(k) for k in evaluation.get("lbfgs_total_median", {"300": 0}))
+    iterations = f"> {last}" if median is None else f"{median:.0f}"
+    return f"{iterations} L-BFGS iterations (median of {evaluation['images']} unseen photos)"
