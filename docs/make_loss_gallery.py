@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from contact_sheet import grid, tile
+from PIL import Image
 from torchvision.transforms import functional as TF
 
 from fst.imageio import load_rgb, save_image
@@ -45,7 +46,6 @@ RUNS = {
 }
 STYLIZE_WIDTH = 384  # the photo is stylized at this width (the nets trained on 128 px photos)
 TILE_WIDTH = 320
-LABEL_HEIGHT = 22
 
 
 def run_name(name: str) -> str:
@@ -97,19 +97,6 @@ def loss_table(photo: torch.Tensor, style: Path, results: dict[str, torch.Tensor
     return "\n".join(rows)
 
 
-def tile(image: Image.Image, label: str, height: int) -> Image.Image:
-    """The image scaled into TILE_WIDTH x height with a caption strip below."""
-    image = image.copy()
-    image.thumbnail((TILE_WIDTH, height), Image.LANCZOS)
-    out = Image.new("RGB", (TILE_WIDTH, height + LABEL_HEIGHT), "white")
-    out.paste(image, ((TILE_WIDTH - image.width) // 2, (height - image.height) // 2))
-    draw = ImageDraw.Draw(out)
-    font = ImageFont.load_default(size=15)
-    text_width = draw.textlength(label, font=font)
-    draw.text(((TILE_WIDTH - text_width) / 2, height + 3), label, fill="black", font=font)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=150, help="training steps per loss")
@@ -133,13 +120,12 @@ def main() -> None:
     results = {name: stylize(model_path(args.workdir, name), photo) for name in RUNS}
 
     height = round(content.height * TILE_WIDTH / content.width)
-    tiles = [tile(content, "photo", height), tile(load_rgb(args.style), "style", height)]
-    tiles += [tile(TF.to_pil_image(image[0]), name, height) for name, image in results.items()]
-    columns = 4
-    rows = -(-len(tiles) // columns)
-    sheet = Image.new("RGB", (columns * TILE_WIDTH, rows * tiles[0].height), "white")
-    for i, t in enumerate(tiles):
-        sheet.paste(t, ((i % columns) * TILE_WIDTH, (i // columns) * t.height))
+    tiles = [
+        tile(content, "photo", TILE_WIDTH, height),
+        tile(load_rgb(args.style), "style", TILE_WIDTH, height),
+    ]
+    tiles += [tile(TF.to_pil_image(image[0]), name, TILE_WIDTH, height) for name, image in results.items()]
+    sheet = grid(tiles, columns=4)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_image(sheet, args.out, quality=88)
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB)\n")

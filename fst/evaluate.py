@@ -35,6 +35,9 @@ from fst.optimize import lbfgs_iterations, measure, objective_module
 from fst.runners import Runner
 
 CHECKPOINTS = (50, 100, 200, 300)
+# Module settings that do not change the objective (the style image enters by its bytes).
+NOT_OBJECTIVE = {"style_image", "arch", "width", "num_res_blocks", "channels_last", "lr"}
+NOT_OBJECTIVE |= {"sample_every_n_steps"}
 
 
 @dataclass
@@ -124,7 +127,7 @@ def lbfgs_curve(
 
 def curve_key(module: torch.nn.Module, content: torch.Tensor, length: int, seed: int) -> str:
     """A digest of everything an L-BFGS curve depends on."""
-    settings = {k: v for k, v in module.hparams.items() if k != "style_image"}
+    settings = {k: v for k, v in module.hparams.items() if k not in NOT_OBJECTIVE}
     digest = hashlib.sha256(json.dumps([__version__, settings, length, seed, str(content.device)]).encode())
     digest.update(Path(module.hparams.style_image).read_bytes())
     digest.update(content.cpu().numpy().tobytes())

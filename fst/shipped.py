@@ -69,3 +69,16 @@ def resolve_model(spec: str | os.PathLike, runtime: str = "auto") -> Path:
         raise FstError(f"{spec}: no such model file or shipped style (shipped styles: {known})")
     style = styles[spec]
     return style.safetensors if runtime == "torch" else style.onnx
+
+
+def fast_variant(spec: str | os.PathLike) -> str:
+    """The shipped real-time variant (arch "fast") of the shipped style ``spec``:
+    ``spec`` itself when it is one, else ``spec + "_fast"``; FstError when none ships."""
+    fast = [style.name for style in shipped_styles() if style.recipe["training"].get("arch") == "fast"]
+    for name in (os.fspath(spec), f"{os.fspath(spec)}_fast"):
+        if name in fast:
+            return name
+    raise FstError(
+        f"--fast: no real-time variant of {os.fspath(spec)!r} ships (real-time styles: "
+        f"{', '.join(fast) or 'none'}); for your own model, train it with --model.arch fast"
+    )

@@ -1,7 +1,8 @@
 """Live stylization of a camera, video file or stream URL through OpenCV, with an FPS overlay.
 
 Each captured frame is resized to a processing size (on a CPU by default about 320x240,
-where the full network manages a few frames per second), stylized by a runner
+where the full network manages a few frames per second; the capture size for the
+real-time network), stylized by a runner
 (fst.stylize.stylize_frames), scaled back to the capture size and shown in a window
 with the measured frames per second; q or Esc (or closing the window) quits. Without a
 display (no DISPLAY, or ``display=False``) the loop still runs; ``output`` records the
@@ -53,12 +54,15 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def processing_size(width: int, height: int, size: tuple[int, int] | None, device: str) -> tuple[int, int]:
-    """(w, h) the network sees: ``size`` if given; else the capture size on a GPU, or on a
-    CPU the capture size scaled (never up) to a long side of CPU_PROCESSING_SIDE."""
+def processing_size(
+    width: int, height: int, size: tuple[int, int] | None, device: str, real_time_net: bool = False
+) -> tuple[int, int]:
+    """(w, h) the network sees: ``size`` if given; else the capture size on a GPU or for
+    the real-time network (arch "fast"), or on a CPU the capture size scaled (never up)
+    to a long side of CPU_PROCESSING_SIDE."""
     if size is not None:
         return size
-    if device == "cuda" or max(width, height) <= CPU_PROCESSING_SIDE:
+    if device == "cuda" or real_time_net or max(width, height) <= CPU_PROCESSING_SIDE:
         return width, height
     scale = CPU_PROCESSING_SIDE / max(width, height)
     return max(8, round(width * scale)), max(8, round(height * scale))
@@ -179,7 +183,8 @@ def run_webcam(
     if not ok:
         raise FstError("the video source gave no frame")
     height, width = frame.shape[:2]
-    work = processing_size(width, height, size, runner.device)
+    real_time_net = runner.info.get("arch", {}).get("arch") == "fast"
+    work = processing_size(width, height, size, runner.device, real_time_net)
     rate = Fraction(capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS).limit_denominator(1001)
     time_base = LIVE_TIME_BASE if live else 1 / rate
     total = None if live else int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None

@@ -289,3 +289,4 @@ def test_processing_size_defaults():
     assert processing_size(200, 100, None, "cpu") == (200, 100)  # never scaled up
     assert processing_size(1280, 720, None, "cuda") == (1280, 720)  # a GPU takes the capture size
     assert processing_size(1280, 720, (400, 300), "cpu") == (400, 300)  # --size wins
+    assert processing_size(640, 480, None, "cpu", real_time_net=True) == (640, 480)  # arch fast
