@@ -4,8 +4,8 @@
     python scripts/ship_style.py starry_night --title "The Starry Night" \
         --artist "Vincent van Gogh" --year 1889 [--evaluation EVAL.json]
 
-Reads the run's inference file ``checkpoints/NAME/NAME.safetensors`` and its newest
-TensorBoard folder ``runs/NAME/version_*/`` (the resolved config and the event times),
+Reads the run's inference file ``checkpoints/NAME/NAME.safetensors`` and its
+TensorBoard folders ``runs/NAME/version_*/`` (the resolved config and the event times),
 and writes ``checkpoints/NAME.onnx`` (fp32, verified against PyTorch by fst.export),
 ``checkpoints/NAME.safetensors`` (fp16 weights) and ``checkpoints/NAME.json`` (the
 recipe: painting, configs, training settings, wall time, machine and, with
@@ -33,17 +33,20 @@ RECIPE_KEYS = ("content_weight", "style_weight", "tv_weight", "style_loss", "sty
                "num_res_blocks", "arch", "lr", "content_layer", "style_layers")  # fmt: skip
 
 
-def latest_log_dir(name: str) -> Path:
+def log_dirs(name: str) -> list[Path]:
+    """The run's TensorBoard folders, oldest first (a resumed run adds one)."""
     versions = sorted((ROOT / "runs" / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
     if not versions:
         raise SystemExit(f"runs/{name}: no TensorBoard run found")
-    return versions[-1]
+    return versions
 
 
 def wall_time_s(log_dir: Path) -> float:
-    """Seconds from the first to the last logged training loss."""
+    """Seconds from the first to the last training loss logged in ``log_dir`` (0 if none)."""
     events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
     events.Reload()
+    if "loss/total" not in events.Tags()["scalars"]:
+        return 0.0
     times = [event.wall_time for event in events.Scalars("loss/total")]
     return times[-1] - times[0]
 
@@ -57,8 +60,8 @@ def machine() -> str:
     return f"{os.cpu_count()}-core CPU ({cpu}), torch {torch.__version__}"
 
 
-def recipe(name: str, args: argparse.Namespace, info: dict, log_dir: Path) -> dict:
-    config = yaml.safe_load((log_dir / "config.yaml").read_text())
+def recipe(name: str, args: argparse.Namespace, info: dict, logs: list[Path]) -> dict:
+    config = yaml.safe_load((logs[0] / "config.yaml").read_text())
     trained = info["training"]
     result = {
         "name": name,
@@ -75,8 +78,9 @@ def recipe(name: str, args: argparse.Namespace, info: dict, log_dir: Path) -> di
             "batch_size": trained["batch_size"],
             "precision": config["trainer"]["precision"] or "32-true",
             **{key: trained[key] for key in RECIPE_KEYS if key in trained},
-            "wall_time_s": round(wall_time_s(log_dir)),
+            "wall_time_s": round(sum(wall_time_s(log_dir) for log_dir in logs)),
             "device": machine(),
+            "note": args.note,
         },
     }
     if args.evaluation:
@@ -96,6 +100,7 @@ def main() -> None:
     parser.add_argument("--title", required=True)
     parser.add_argument("--artist", required=True)
     parser.add_argument("--year", required=True)
+    parser.add_argument("--note", default="", help="anything else about the run")
     parser.add_argument("--evaluation", type=Path, help="JSON written by `fst evaluate` for this model")
     parser.add_argument("--evaluation-command", default="", help="the fst evaluate command that wrote it")
     args = parser.parse_args()
@@ -108,7 +113,7 @@ def main() -> None:
     report = export_onnx(source, target.with_suffix(".onnx"))
     print(report)
     with atomic_path(target.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(recipe(args.name, args, info, latest_log_dir(args.name)), indent=2) + "\n")
+        tmp.write_text(json.dumps(recipe(args.name, args, info, log_dirs(args.name)), indent=2) + "\n")
     for suffix in (".onnx", ".safetensors", ".json"):
         path = target.with_suffix(suffix)
         print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e6:.2f} MB")
