@@ -3,7 +3,8 @@
 Rows: the photos, then one row per shipped style (fst models): the painting and the
 photos stylized by its ONNX file at their full size (640 px). Also writes each
 result at 1024 px (the photo upscaled first) to outputs/gallery/ for a close look at
-borders and textures.
+borders and textures, and prints the README's table of the styles' `fst evaluate`
+results (from their recipes).
 
     python docs/make_gallery.py
 
@@ -33,6 +34,7 @@ PHOTOS = {  # file -> caption (COCO image id, licence)
 }
 TILE_WIDTH, TILE_HEIGHT = 320, 240
 CLOSE_LOOK_SIZE = 1024
+ITERS = ("50", "100", "200", "300")  # the L-BFGS checkpoints of fst evaluate
 
 
 def stylize(runner, image: Image.Image) -> Image.Image:
@@ -45,6 +47,21 @@ def stylize(runner, image: Image.Image) -> Image.Image:
 def upscaled(image: Image.Image, long_side: int) -> Image.Image:
     scale = long_side / max(image.size)
     return image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
+
+
+def evaluation_table(styles) -> str:
+    """Markdown: per style, the training objective of the network and of L-BFGS (medians)."""
+    rows = [
+        "| style | network | L-BFGS 50 | L-BFGS 100 | L-BFGS 200 | L-BFGS 300 | equivalent iterations |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for style in styles:
+        result = style.recipe["evaluation"]
+        totals = [result["network_total_median"], *(result["lbfgs_total_median"][k] for k in ITERS)]
+        equivalent = result["equivalent_iterations_median"]
+        equivalent = "> 300" if equivalent is None else f"{equivalent:.0f}"
+        rows.append(f"| {style.name} | " + " | ".join(f"{t:.3f}" for t in totals) + f" | {equivalent} |")
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -60,16 +77,18 @@ def main() -> None:
     for style in shipped_styles():
         painting = style.recipe["painting"]
         runner = open_runner(style.onnx)
-        tiles.append(tile(load_rgb(DATA / "styles" / painting["file"]), style.name, TILE_WIDTH, TILE_HEIGHT))
+        art = load_rgb(DATA / "styles" / painting["file"])
+        tiles.append(tile(art, f"style: {painting['title']}", TILE_WIDTH, TILE_HEIGHT))
         for name, photo in photos.items():
-            tiles.append(tile(stylize(runner, photo), f"{style.name} (fst)", TILE_WIDTH, TILE_HEIGHT))
+            tiles.append(tile(stylize(runner, photo), f"-m {style.name}", TILE_WIDTH, TILE_HEIGHT))
             close_look = args.close_look / f"{style.name}_{Path(name).stem}_{CLOSE_LOOK_SIZE}.jpg"
             save_image(stylize(runner, upscaled(photo, CLOSE_LOOK_SIZE)), close_look)
         print(f"{style.name}: {painting['title']} ({painting['artist']})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_image(grid(tiles, columns=1 + len(photos)), args.out, quality=85)
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB)")
-    print(f"{CLOSE_LOOK_SIZE} px results for a close look: {args.close_look}")
+    print(f"{CLOSE_LOOK_SIZE} px results for a close look: {args.close_look}\n")
+    print(evaluation_table(shipped_styles()))
 
 
 if __name__ == "__main__":
