@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from fst.runners import open_runner
@@ -115,3 +116,24 @@ def test_webcam_fast_runs_the_real_time_variant_at_capture_size(tmp_path):
         "fst: error: --fast: no real-time variant of 'great_wave' ships (real-time styles: "
         "starry_night_fast); for your own model, train it with --model.arch fast\n"
     )
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_style_config_reproduces_the_recipe(name):
+    """configs/shipped.yaml + configs/styles/NAME.yaml, as train.py resolves them, match
+    what the shipped file was trained with."""
+    command = [sys.executable, "train.py", "fit", "--config", "configs/shipped.yaml"]
+    command += ["--config", f"configs/styles/{name}.yaml", "--print_config"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    style = next(style for style in shipped_styles() if style.name == name)
+    trained = style.recipe["training"]
+    assert config["run_name"] == name
+    assert os.path.basename(config["model"]["style_image"]) == style.recipe["painting"]["file"]
+    assert config["trainer"]["max_steps"] == trained["steps"]
+    assert config["trainer"]["precision"] == trained["precision"]
+    assert config["data"]["image_size"] == trained["image_size"]
+    assert config["data"]["batch_size"] == trained["batch_size"]
+    for key in ("arch", "width", "style_size", "style_weight", "content_weight", "tv_weight", "style_loss"):
+        assert config["model"][key] == trained[key], key
