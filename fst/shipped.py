@@ -45,6 +45,8 @@ def shipped_styles() -> list[ShippedStyle]:
                 recipe = json.loads(recipe_path.read_text())
             except (OSError, ValueError) as exc:
                 raise FstError(f"{recipe_path}: unreadable recipe ({exc})") from None
+            if not isinstance(recipe, dict) or not isinstance(recipe.get("training"), dict):
+                raise FstError(f"{recipe_path}: not a shipped-style recipe (no 'training' entry)")
             styles.append(ShippedStyle(recipe_path.stem, onnx, weights, recipe))
     return styles
 

@@ -137,3 +137,20 @@ def test_style_config_reproduces_the_recipe(name):
     assert config["data"]["batch_size"] == trained["batch_size"]
     for key in ("arch", "width", "style_size", "style_weight", "content_weight", "tv_weight", "style_loss"):
         assert config["model"][key] == trained[key], key
+
+
+def test_a_broken_recipe_is_one_line(tmp_path):
+    for name in ("bad.onnx", "bad.safetensors"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    result = run_fst("models", FST_MODELS_DIR=str(tmp_path))
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"fst: error: {tmp_path / 'bad.json'}: not a shipped-style recipe (no 'training' entry)\n",
+    )
+    (tmp_path / "bad.json").write_text("{not json")
+    output = str(tmp_path / "o.png")
+    result = run_fst("stylize", PHOTO, "-m", "bad", "-o", output, FST_MODELS_DIR=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"fst: error: {tmp_path / 'bad.json'}: unreadable recipe (")
+    assert result.stderr.count("\n") == 1
