@@ -1,7 +1,7 @@
 """Make docs/images/gallery.jpg: every shipped style on two photos it never saw in training.
 
 Rows: the photos, then one row per shipped style (fst models): the painting and the
-photos stylized by its ONNX file at their full size (640 px). Also writes each
+photos stylized by its ONNX file at their full size (640 px), as `fst stylize` does. Also writes each
 result at 1024 px (the photo upscaled first) to outputs/gallery/ for a close look at
 borders and textures, and prints the README's table of the styles' `fst evaluate`
 results (from their recipes).
@@ -25,6 +25,7 @@ from PIL import Image
 from fst.imageio import load_rgb, save_image
 from fst.runners import open_runner
 from fst.shipped import shipped_styles
+from fst.stylize import stylize_frames
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -38,10 +39,8 @@ ITERS = ("50", "100", "200", "300")  # the L-BFGS checkpoints of fst evaluate
 
 
 def stylize(runner, image: Image.Image) -> Image.Image:
-    """An RGB image through a runner (fst.runners), at its own size."""
-    batch = (np.asarray(image, dtype=np.float32) / 255).transpose(2, 0, 1)[None].copy()
-    out = np.clip(runner(batch)[0], 0, 1).transpose(1, 2, 0)
-    return Image.fromarray(np.round(out * 255).astype(np.uint8))
+    """An RGB image through fst.stylize (as `fst stylize` does it), at its own size."""
+    return Image.fromarray(stylize_frames(runner, np.asarray(image)[None])[0])
 
 
 def upscaled(image: Image.Image, long_side: int) -> Image.Image:

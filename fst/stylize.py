@@ -26,6 +26,7 @@ RGB_TO_YCBCR = np.array(
     [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float32
 )
 YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR).astype(np.float32)
+BORDER_MARGIN = 32  # pixels of reflected margin around every image (see forward)
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,24 @@ class StylizeOptions:
 def forward(runner: Runner, batch: np.ndarray, options: StylizeOptions) -> np.ndarray:
     """The network on a (N, 3, H, W) float32 batch, tiled when needed -> same shape.
 
+    The batch is first extended by a reflected margin of up to BORDER_MARGIN pixels on
+    every side, and the result cropped back: networks trained on small crops paint a
+    band along the image border (up to 34/255 darker at 1024 px for the shipped styles,
+    6/255 with the margin; benchmarks/RESULTS.md), and the margin moves it outside.
     Tiles when ``options.tile`` is set and smaller than the image, or (tile None) when
     one pass over the batch would exceed the memory budget (fst.tiling).
     """
+    height, width = batch.shape[2:]
+    margin = min(BORDER_MARGIN, height - 1, width - 1)
+    if margin > 0:
+        edges = (margin, margin)
+        batch = np.pad(batch, ((0, 0), (0, 0), edges, edges), mode="reflect")
+        return forward_unpadded(runner, batch, options)[:, :, margin:-margin, margin:-margin]
+    return forward_unpadded(runner, batch, options)
+
+
+def forward_unpadded(runner: Runner, batch: np.ndarray, options: StylizeOptions) -> np.ndarray:
+    """:func:`forward` without the border margin."""
     height, width = batch.shape[2:]
     tile = options.tile
     if tile is None:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from fst.runners import open_runner
 from fst.shipped import SOURCE_TREE_DIR, resolve_model, shipped_styles
+from fst.stylize import BORDER_MARGIN
 
 SHIPPED = ("great_wave", "shipwreck_of_the_minotaur", "starry_night", "starry_night_fast")
 PHOTO = "fst/assets/photos/coco_000000000785.jpg"
@@ -64,9 +65,11 @@ def test_dash_m_name_resolves_on_the_command_line(tmp_path):
     result = run_fst("stylize", PHOTO, "-m", "starry_night", "--runtime", "torch", "-o", str(out_torch))
     assert result.returncode == 0, result.stderr
     assert "(torch on cpu)" in result.stdout
-    expected = open_runner(SOURCE_TREE_DIR / "starry_night.onnx")(
-        np.asarray(Image.open(PHOTO).convert("RGB"), dtype=np.float32).transpose(2, 0, 1)[None] / 255
-    )[0]
+    photo = np.asarray(Image.open(PHOTO).convert("RGB"), dtype=np.float32).transpose(2, 0, 1)[None] / 255
+    margin = ((0, 0), (0, 0), (BORDER_MARGIN,) * 2, (BORDER_MARGIN,) * 2)  # fst.stylize's reflected margin
+    padded = np.pad(photo, margin, mode="reflect")
+    expected = open_runner(SOURCE_TREE_DIR / "starry_night.onnx")(padded)[0]
+    expected = expected[:, BORDER_MARGIN:-BORDER_MARGIN, BORDER_MARGIN:-BORDER_MARGIN]
     expected_u8 = np.round(np.clip(expected, 0, 1) * 255).transpose(1, 2, 0)
     got = np.asarray(Image.open(out_onnx), dtype=np.float32)
     assert np.abs(got - expected_u8).max() <= 1

@@ -10,7 +10,7 @@ import pytest
 from fst import tiling
 from fst.norm_stats import extrapolate
 from fst.runners import open_runner
-from fst.stylize import StylizeOptions, stylize_frames
+from fst.stylize import BORDER_MARGIN, StylizeOptions, stylize_frames
 from tests.conftest import random_photo
 from tests.inference_models import one_torch_thread, save_tiny_model  # noqa: F401 (autouse fixture)
 
@@ -117,3 +117,19 @@ def test_batches_give_the_same_result(runner):
     alone = np.concatenate([stylize_frames(runner, f[None]) for f in frames])
     batched = stylize_frames(runner, frames, StylizeOptions(batch_size=2))
     assert np.abs(alone.astype(int) - batched.astype(int)).max() <= 1
+
+
+def test_images_get_a_reflected_border_margin(runner):
+    """The network sees the image extended by BORDER_MARGIN reflected pixels, then cropped;
+    images smaller than the margin get as much as reflection allows."""
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (1, 40, 52, 3), dtype=np.uint8)
+    batch = frames.transpose(0, 3, 1, 2).astype(np.float32) / 255
+    m = BORDER_MARGIN
+    expected = runner(np.pad(batch, ((0, 0), (0, 0), (m, m), (m, m)), mode="reflect"))[:, :, m:-m, m:-m]
+    expected = np.clip(np.rint(expected.transpose(0, 2, 3, 1) * 255), 0, 255)
+    assert np.array_equal(stylize_frames(runner, frames, StylizeOptions(tile=0)), expected)
+    small = frames[:, :5, :7]
+    expected = runner(np.pad(batch[:, :, :5, :7], ((0, 0), (0, 0), (4, 4), (4, 4)), mode="reflect"))
+    expected = np.clip(np.rint(expected[:, :, 4:-4, 4:-4].transpose(0, 2, 3, 1) * 255), 0, 255)
+    assert np.array_equal(stylize_frames(runner, small), expected)
