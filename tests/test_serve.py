@@ -25,6 +25,7 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from fst.server import WEB_DIR
+from fst.stylize import BORDER_MARGIN
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -110,11 +111,15 @@ def run_fst(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 def ort_stylize(onnx_path: Path, rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 -> (H, W, 3) float in [0, 255], by onnxruntime in Python."""
+    """(H, W, 3) uint8 -> (H, W, 3) float in [0, 255], by onnxruntime in Python, with the
+    reflected border margin of fst.stylize (the page adds the same)."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    height, width = rgb.shape[:2]
+    m = min(BORDER_MARGIN, height - 1, width - 1)
     x = (rgb.astype(np.float32) / 255).transpose(2, 0, 1)[None]
+    x = np.pad(x, ((0, 0), (0, 0), (m, m), (m, m)), mode="reflect")
     (y,) = session.run(["stylized"], {"image": x})
-    return np.clip(y[0].transpose(1, 2, 0), 0, 1) * 255
+    return np.clip(y[0, :, m : m + height, m : m + width].transpose(1, 2, 0), 0, 1) * 255
 
 
 # ---- the server ----------------------------------------------------------------------

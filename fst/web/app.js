@@ -114,6 +114,42 @@ function toPlanar(image) {
   return x;
 }
 
+// Reflected pixels added around every image and cropped after the network, as
+// fst.stylize does (docs/inference.md): the border band the networks paint falls outside.
+const BORDER_MARGIN = 32;
+
+// Source index of position i in a reflected extension of n pixels (-1 -> 1, n -> n - 2).
+function reflect(i, n) {
+  return i < 0 ? -i : i >= n ? 2 * n - 2 - i : i;
+}
+
+// Planar (3, h, w) -> planar (3, h + 2m, w + 2m): the image with a reflected margin m.
+function padReflect(x, width, height, m) {
+  const wide = width + 2 * m, tall = height + 2 * m;
+  const out = new Float32Array(3 * wide * tall);
+  for (let c = 0, o = 0; c < 3; c++) {
+    const plane = c * width * height;
+    for (let y = 0; y < tall; y++) {
+      const row = plane + reflect(y - m, height) * width;
+      for (let col = 0; col < wide; col++, o++) out[o] = x[row + reflect(col - m, width)];
+    }
+  }
+  return out;
+}
+
+// Planar (3, h + 2m, w + 2m) -> planar (3, h, w): the margin cropped away.
+function cropMargin(x, width, height, m) {
+  const wide = width + 2 * m, tall = height + 2 * m;
+  const out = new Float32Array(3 * width * height);
+  for (let c = 0, o = 0; c < 3; c++) {
+    for (let y = 0; y < height; y++, o += width) {
+      const start = c * wide * tall + (y + m) * wide + m;
+      out.set(x.subarray(start, start + width), o);
+    }
+  }
+  return out;
+}
+
 // strength * stylized + (1 - strength) * input, as an opaque RGBA ImageData; the
 // Uint8ClampedArray store clamps to [0, 255] and rounds half to even.
 function blend(stylized, input, amount) {
@@ -131,17 +167,21 @@ function blend(stylized, input, amount) {
   return out;
 }
 
-// One forward pass: RGBA ImageData -> stylized planar float32 (3 * h * w).
+// One forward pass over the image with its reflected margin: RGBA ImageData ->
+// stylized planar float32 (3 * h * w).
 function stylize(image) {
   return exclusive(async () => {
     if (!state.session) throw new Error("no model is loaded");
-    const input = new ort.Tensor("float32", toPlanar(image), [1, 3, image.height, image.width]);
+    const { width, height } = image;
+    const m = Math.min(BORDER_MARGIN, width - 1, height - 1);
+    const padded = padReflect(toPlanar(image), width, height, m);
+    const input = new ort.Tensor("float32", padded, [1, 3, height + 2 * m, width + 2 * m]);
     const outputs = await state.session.run({ [INPUT_NAME]: input });
     const output = outputs[OUTPUT_NAME];
     const data = output.data;
     input.dispose?.();
     if (output.dims.join() !== input.dims.join()) throw new Error(`output shape ${output.dims} != input shape`);
-    return data;
+    return cropMargin(data, width, height, m);
   });
 }
 
