@@ -22,6 +22,7 @@ import numpy as np
 from contact_sheet import LABEL_HEIGHT, grid, tile
 from PIL import Image
 
+from fst.evaluate import format_iterations
 from fst.imageio import load_rgb, save_image
 from fst.runners import open_runner
 from fst.shipped import shipped_styles
@@ -57,8 +58,7 @@ def evaluation_table(styles) -> str:
     for style in styles:
         result = style.recipe["evaluation"]
         totals = [result["network_total_median"], *(result["lbfgs_total_median"][k] for k in ITERS)]
-        equivalent = result["equivalent_iterations_median"]
-        equivalent = "> 300" if equivalent is None else f"{equivalent:.0f}"
+        equivalent = format_iterations(result["equivalent_iterations_median"], int(ITERS[-1]))
         rows.append(f"| {style.name} | " + " | ".join(f"{t:.3f}" for t in totals) + f" | {equivalent} |")
     return "\n".join(rows)
 
@@ -70,10 +70,11 @@ def main() -> None:
     args = parser.parse_args()
     args.close_look.mkdir(parents=True, exist_ok=True)
 
+    styles = shipped_styles()
     photos = {name: load_rgb(DATA / "content" / name) for name in PHOTOS}
     tiles = [Image.new("RGB", (TILE_WIDTH, TILE_HEIGHT + LABEL_HEIGHT), "white")]  # top-left corner
     tiles += [tile(photo, PHOTOS[name], TILE_WIDTH, TILE_HEIGHT) for name, photo in photos.items()]
-    for style in shipped_styles():
+    for style in styles:
         painting = style.recipe["painting"]
         runner = open_runner(style.onnx)
         art = load_rgb(DATA / "styles" / painting["file"])
@@ -87,7 +88,7 @@ def main() -> None:
     save_image(grid(tiles, columns=1 + len(photos)), args.out, quality=85)
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB)")
     print(f"{CLOSE_LOOK_SIZE} px results for a close look: {args.close_look}\n")
-    print(evaluation_table(shipped_styles()))
+    print(evaluation_table(styles))
 
 
 if __name__ == "__main__":

@@ -107,21 +107,20 @@ def lbfgs_curve(
     cached = cache / f"{curve_key(module, content, length, seed)}.json" if cache else None
     if cached is not None and cached.is_file():
         iterates = json.loads(cached.read_text())
-    else:
-        steps = lbfgs_iterations(module, content, content, seed)
-        iterates = []
-        for i in range(length):
-            iterates.append(next(steps))  # the objective of iterate i
-            if on_iteration is not None:
-                on_iteration(i, iterates[-1]["total"])
-        if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(cached) as tmp:
-                tmp.write_text(json.dumps(iterates))
+        if on_iteration is not None:
+            for i, terms in enumerate(iterates):
+                on_iteration(i, terms["total"])
         return iterates
-    if on_iteration is not None:
-        for i, terms in enumerate(iterates):
-            on_iteration(i, terms["total"])
+    steps = lbfgs_iterations(module, content, content, seed)
+    iterates = []
+    for i in range(length):
+        iterates.append(next(steps))  # the objective of iterate i
+        if on_iteration is not None:
+            on_iteration(i, iterates[-1]["total"])
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cached) as tmp:
+            tmp.write_text(json.dumps(iterates))
     return iterates
 
 

@@ -73,14 +73,14 @@ def resolve_model(spec: str | os.PathLike, runtime: str = "auto") -> Path:
     return style.safetensors if runtime == "torch" else style.onnx
 
 
-def fast_variant(spec: str | os.PathLike) -> str:
+def fast_variant(spec: str) -> str:
     """The shipped real-time variant (arch "fast") of the shipped style ``spec``:
     ``spec`` itself when it is one, else ``spec + "_fast"``; FstError when none ships."""
     fast = [style.name for style in shipped_styles() if style.recipe["training"].get("arch") == "fast"]
-    for name in (os.fspath(spec), f"{os.fspath(spec)}_fast"):
+    for name in (spec, f"{spec}_fast"):
         if name in fast:
             return name
     raise FstError(
-        f"--fast: no real-time variant of {os.fspath(spec)!r} ships (real-time styles: "
+        f"--fast: no real-time variant of {spec!r} ships (real-time styles: "
         f"{', '.join(fast) or 'none'}); for your own model, train it with --model.arch fast"
     )

@@ -18,14 +18,17 @@ def run(args: argparse.Namespace) -> int:
     styles = shipped_styles()
     if not styles:
         raise FstError(f"no shipped styles found in {shipped_dir()} (set FST_MODELS_DIR to their folder)")
-    rows = [("NAME", "PAINTING", "TRAINING", "QUALITY")]
-    for style in styles:
-        rows.append((style.name, painting(style.recipe), training(style.recipe), quality(style.recipe)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-        if args.paths and row is not rows[0]:
-            style = next(s for s in styles if s.name == row[0])
+    header = ("NAME", "PAINTING", "TRAINING", "QUALITY")
+    rows = [(s.name, painting(s.recipe), training(s.recipe), quality(s.recipe)) for s in styles]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+
+    print(line(header))
+    for style, row in zip(styles, rows, strict=True):
+        print(line(row))
+        if args.paths:
             print(f"    {style.onnx}\n    {style.safetensors}")
     return 0
 
@@ -50,6 +53,6 @@ def quality(recipe: dict) -> str:
     if not evaluation:
         return "not evaluated"
     median = evaluation.get("equivalent_iterations_median")
-    last = max(int(k) for k in evaluation.get("lbfgs_total_median", {"300": 0}))
+    last = max(int(k) for k in evaluation["lbfgs_total_median"])
     iterations = f"> {last}" if median is None else f"{median:.0f}"
     return f"{iterations} L-BFGS iterations (median of {evaluation['images']} unseen photos)"
