@@ -4,9 +4,9 @@
 
 1. Latency: the full paper network (TransformerNet(), width 32, 5 residual blocks; random
    weights: speed does not depend on them), batch 1, at 256x256, 512x512, 640x480 and
-   1920x1080, through fst.runners (PyTorch eager on the .safetensors file, ONNX Runtime on
+   1920x1080, through fst.infer.runners (PyTorch eager on the .safetensors file, ONNX Runtime on
    the file `fst export` writes), each on all cores and on one thread. All four are timed
-   in interleaved rounds (fst.bench.time_interleaved) and summarised by medians, so a
+   in interleaved rounds (fst.measure.bench.time_interleaved) and summarised by medians, so a
    machine that gets busier during the run slows all alike and the ratios stay meaningful.
 2. Peak memory: `fst stylize` on a 3840x2160 photo, each run in its own process, with
    the automatic tiling and with --tile 0 (untiled); the peak resident set size of that
@@ -41,8 +41,8 @@ def paper_model(folder: Path) -> tuple[Path, Path]:
     """The full TransformerNet, seeded random weights -> (folder/johnson.safetensors, .onnx)."""
     import torch
 
-    from fst.export import export_onnx
-    from fst.model_file import save_model_file
+    from fst.infer.export import export_onnx
+    from fst.infer.model_file import save_model_file
     from fst.models.transformer import TransformerNet
 
     torch.manual_seed(0)
@@ -59,8 +59,8 @@ def latency_rows(folder: Path, sizes: Sequence[tuple[int, int]] = SIZES, repeats
     cores at that size (batch 1)."""
     import numpy as np
 
-    from fst.bench import flops_per_pixel, inference_calls, time_interleaved
-    from fst.model_file import load_net
+    from fst.infer.model_file import load_net
+    from fst.measure.bench import flops_per_pixel, inference_calls, time_interleaved
 
     weights, onnx_file = paper_model(folder)
     net, _ = load_net(weights)
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from fst.bench import machine, machine_line
+    from fst.measure.bench import machine, machine_line
 
     command = "python " + " ".join(
         [os.path.relpath(__file__, ROOT), *(argv if argv is not None else sys.argv[1:])]

@@ -9,7 +9,7 @@ It computes the same objective as StyleTransferModule.losses with the Gram style
 - fp32, contiguous (NCHW) tensors, no autocast.
 
 Only the maths is shared in spirit, not in code: Gram matrices are written with einsum
-and the relative errors spelled out, so a bug in fst.losses cannot hide here.
+and the relative errors spelled out, so a bug in fst.loss.terms cannot hide here.
 benchmarks/train_step.py times it against the real step; tests/test_train_step.py
 checks both give the same loss and gradients.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fst.models.vgg import VGG16Features
+from fst.loss.vgg import VGG16Features
 
 DEEPEST = "relu4_3"  # the textbook runs every VGG pass this deep
 

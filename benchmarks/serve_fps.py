@@ -30,11 +30,11 @@ RESOLUTIONS = (256, 360, 480)
 
 
 def default_model(folder: Path) -> Path:
-    """A full-size TransformerNet (random weights) exported with fst.export."""
+    """A full-size TransformerNet (random weights) exported with fst.infer.export."""
     import torch
 
-    from fst.export import export_onnx
-    from fst.model_file import save_model_file
+    from fst.infer.export import export_onnx
+    from fst.infer.model_file import save_model_file
     from fst.models.transformer import TransformerConfig, TransformerNet
 
     torch.manual_seed(0)
@@ -133,8 +133,8 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from fst.served_models import resolve_models
-    from fst.server import make_server, server_url
+    from fst.serve.models import resolve_models
+    from fst.serve.server import make_server, server_url
 
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or default_model(Path(tmp))

@@ -1,7 +1,7 @@
-"""Measure the per-loss ``scale`` constants of fst.style_losses on real photos.
+"""Measure the per-loss ``scale`` constants of fst.loss.style_losses on real photos.
 
 For each photo x (centre crop, resized to SIZE²) and each style loss L (unscaled: its
-relative value as fst.losses defines it), take L(φ(x)) summed over the four default style
+relative value as fst.loss.terms defines it), take L(φ(x)) summed over the four default style
 layers and the gradient with respect to the pixels, g_L = ‖∂L/∂x‖. At x the content loss
 is 0, so g_L is the whole pull of the style term on the first steps. The scale that gives
 a loss gram's pull is the median over photos of g_gram / g_L for one style; the proposed
@@ -23,9 +23,9 @@ import torch
 from torchvision.transforms import functional as TF
 
 from fst.imageio import list_images, load_rgb
-from fst.models.vgg import VGG16Features
-from fst.module import DEFAULT_STYLE_LAYERS, load_style_image
-from fst.style_losses import STYLE_LOSSES, every_loss
+from fst.loss.style_losses import STYLE_LOSSES, every_loss
+from fst.loss.vgg import VGG16Features
+from fst.train.module import DEFAULT_STYLE_LAYERS, load_style_image
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 256

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from fst.bench import TRAINING_VARIANTS, machine, machine_line, training_report, training_table
+from fst.measure.bench import TRAINING_VARIANTS, machine, machine_line, training_report, training_table
 
 
 def main() -> None:

@@ -22,11 +22,11 @@ import numpy as np
 from contact_sheet import LABEL_HEIGHT, grid, tile
 from PIL import Image
 
-from fst.evaluate import format_iterations
 from fst.imageio import load_rgb, save_image
-from fst.runners import open_runner
-from fst.shipped import shipped_styles
-from fst.stylize import stylize_frames
+from fst.infer.runners import open_runner
+from fst.infer.shipped import shipped_styles
+from fst.infer.stylize import stylize_frames
+from fst.measure.evaluate import format_iterations
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -40,7 +40,7 @@ ITERS = ("50", "100", "200", "300")  # the L-BFGS checkpoints of fst evaluate
 
 
 def stylize(runner, image: Image.Image) -> Image.Image:
-    """An RGB image through fst.stylize (as `fst stylize` does it), at its own size."""
+    """An RGB image through fst.infer.stylize (as `fst stylize` does it), at its own size."""
     return Image.fromarray(stylize_frames(runner, np.asarray(image)[None])[0])
 
 

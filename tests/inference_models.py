@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import onnx
 import pytest
 import torch
+from torch import nn
 
-from fst.model_file import save_model_file
+from fst.infer.export import _trace
+from fst.infer.model_file import load_model_file, save_model_file
+from fst.infer.runners import META_FORMAT
 from fst.models.transformer import TransformerConfig, TransformerNet
 
 TRAINING = {"style_image": "tiny.jpg", "style_weight": 1e5, "steps": 0}
@@ -28,6 +33,28 @@ def tiny_net(seed: int = 0) -> TransformerNet:
 
 def save_tiny_model(path: Path, seed: int = 0) -> Path:
     save_model_file(tiny_net(seed), path, style="tiny", training=TRAINING)
+    return path
+
+
+class BareNetwork(nn.Module):
+    """A stylisation network without its border margin, in any mode: (N, 3, H, W) -> same."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.stylize(x)
+
+
+def export_format_1(model: Path, path: Path) -> Path:
+    """``model`` as fst exported it before format 2: the bare network, no border margin in the
+    graph, metadata without objective and style images."""
+    net, info = load_model_file(model)
+    proto = _trace(BareNetwork(net))
+    meta = {"format": META_FORMAT, "format_version": "1", "style": info.style, "arch": json.dumps(info.arch)}
+    onnx.helper.set_model_props(proto, {**meta, "training": json.dumps(info.training), "precision": "fp32"})
+    onnx.save(proto, str(path))
     return path
 
 

@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from fst.bench import markdown, run_benchmarks
     from fst.imageio import atomic_path
+    from fst.measure.bench import markdown, run_benchmarks
 
     with tempfile.TemporaryDirectory(prefix="fst-bench-") as folder:
         results = run_benchmarks(args.quick, Path(folder))

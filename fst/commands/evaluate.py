@@ -1,4 +1,4 @@
-"""``fst evaluate MODEL --style STYLE --content DIR``: the network vs L-BFGS (Johnson et al. Fig. 5)."""
+"""``fst evaluate MODEL --content DIR``: the network vs L-BFGS (Johnson et al. Fig. 5)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "model", help="trained model: a shipped style's name (`fst models`), .ckpt, .safetensors or .onnx"
     )
-    parser.add_argument("--style", type=Path, required=True, help="the style image the model was trained on")
+    parser.add_argument(
+        "--style",
+        type=Path,
+        help="the style image to score against (default: the one stored in the model file)",
+    )
     parser.add_argument("--content", type=Path, required=True, help="a folder of photos (or one photo)")
     parser.add_argument("--size", type=int, default=256, help="long side of each photo (default 256)")
     parser.add_argument(
@@ -24,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--limit", type=int, help="evaluate only the first N photos")
     parser.add_argument("--json", type=Path, help="where to write the results (default: MODEL.eval.json)")
-    parser.add_argument("--runtime", default="auto", help="runtime for the network (see fst.runners)")
+    parser.add_argument("--runtime", default="auto", help="runtime for the network (see fst.infer.runners)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--seed", type=int, default=0, help="seed of random loss terms")
     parser.add_argument(
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     photos = photos[: args.limit] if args.limit else photos
     if not photos:
         raise FstError(f"{args.content}: no images found")
-    from fst.shipped import resolve_model
+    from fst.infer.shipped import resolve_model
 
     model = resolve_model(args.model, args.runtime)
     json_path = args.json or model.with_name(model.name + ".eval.json")
@@ -56,21 +60,23 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from fst.evaluate import (
+    from fst.imageio import atomic_path
+    from fst.infer.runners import open_runner
+    from fst.loss.weights import cache_dir
+    from fst.measure.evaluate import (
         evaluate_image,
         format_iterations,
         markdown_table,
-        objective_for,
+        model_objective,
         report_json,
         summary,
     )
-    from fst.imageio import atomic_path
-    from fst.runners import open_runner
-    from fst.weights import cache_dir
+    from fst.measure.quality import QualityMeter
 
     curves = None if args.no_cache else cache_dir() / "lbfgs"
     runner = open_runner(model, args.runtime, args.device)
-    module = objective_for(runner, args.style, "cuda" if runner.device == "cuda" else "cpu")
+    objective = model_objective(runner, args.style, "cuda" if runner.device == "cuda" else "cpu", model)
+    meter = QualityMeter(objective.styles[0], objective.vgg)
     results, skipped, checkpoints = [], 0, sorted(set(args.iters))
     for number, photo in enumerate(photos, 1):
         with tqdm(total=max(args.iters) + 1, desc=f"{number}/{len(photos)} {photo.name}", unit="it") as bar:
@@ -81,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
             try:
                 result = evaluate_image(
-                    runner, module, photo, args.size, checkpoints, args.seed, progress, curves
+                    runner, objective, photo, args.size, checkpoints, args.seed, progress, curves, meter
                 )
                 results.append(result)
             except FstError as exc:  # an unreadable photo: skip it, count it, go on
@@ -93,8 +99,11 @@ def run(args: argparse.Namespace) -> int:
     overall = summary(results)
     equivalent = format_iterations(overall["equivalent_iterations_median"], checkpoints[-1])
     skip_note = f" ({skipped} skipped)" if skipped else ""
-    print(f"\nmedian equivalent L-BFGS iterations: {equivalent} over {len(results)} images{skip_note}")
-    report = report_json(str(model), str(args.style), args.size, results, skipped)
+    print(f"\nmedian equivalent L-BFGS iterations: {equivalent} over {len(results)} images{skip_note}; "
+          f"median style distance S {overall['style_distance_median']:.3f}, "
+          f"content distance C {overall['content_distance_median']:.3f}")  # fmt: skip
+    style = str(args.style) if args.style else f"stored in {model.name}"
+    report = report_json(str(model), style, args.size, results, skipped)
     with atomic_path(json_path) as tmp:
         tmp.write_text(json.dumps(report, indent=2))
     print(f"wrote {json_path}")

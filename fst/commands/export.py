@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     if output.resolve() == args.model.resolve():
         raise FstError(f"{output}: refusing to overwrite the input model")
 
-    from fst.export import OPSET, export_onnx
+    from fst.infer.export import OPSET, export_onnx
 
     report = export_onnx(args.model, output, fp16=args.fp16)
     print(f"wrote {report.path} (opset {OPSET}, {report.precision}, {report.size_bytes / 1e6:.1f} MB)")

@@ -1,16 +1,18 @@
 """Command-line options shared by the commands that run a style model (video, webcam, ...).
 
 ``add_model_arguments`` adds -m/--model, --runtime and --device; ``add_style_arguments``
-adds the fst.stylize.StylizeOptions knobs; ``open_model`` and ``stylize_options`` turn
-the parsed values into a runner and options. Imports no torch.
+adds the fst.infer.stylize.StylizeOptions knobs; ``add_temporal_argument`` adds --temporal
+(fst.infer.temporal); ``open_model`` and ``stylize_options`` turn the parsed values into a
+runner and options. Imports no torch.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from fst.runners import DEVICES, RUNTIMES, Runner
-from fst.stylize import StylizeOptions
+from fst.infer.runners import DEVICES, RUNTIMES, Runner
+from fst.infer.stylize import StylizeOptions
+from fst.infer.temporal import DEFAULT_TEMPORAL
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +63,19 @@ def add_style_arguments(parser: argparse.ArgumentParser, batching: bool = True) 
     )
 
 
+def add_temporal_argument(parser: argparse.ArgumentParser) -> None:
+    """--temporal: strength of the flicker reduction (fst.infer.temporal.TemporalBlender)."""
+    parser.add_argument(
+        "--temporal",
+        type=float,
+        default=DEFAULT_TEMPORAL,
+        metavar="T",
+        help="reduce flicker: blend in the previous stylized frame, moved along the optical "
+        "flow, with weight T where the flow is reliable (scene cuts start afresh); "
+        f"0 <= T < 1, default {DEFAULT_TEMPORAL}; 0: off, every frame on its own",
+    )
+
+
 def stylize_options(args: argparse.Namespace) -> StylizeOptions:
     """The parsed style flags as StylizeOptions (flags a command lacks keep their defaults)."""
     return StylizeOptions(
@@ -74,6 +89,6 @@ def stylize_options(args: argparse.Namespace) -> StylizeOptions:
 
 def open_model(args: argparse.Namespace) -> Runner:
     """The runner for -m/--model, --runtime and --device (FstError for a bad model file)."""
-    from fst.runners import open_runner
+    from fst.infer.runners import open_runner
 
     return open_runner(args.model, args.runtime, args.device)

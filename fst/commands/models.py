@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fst.errors import FstError
-    from fst.shipped import shipped_dir, shipped_styles
+    from fst.infer.shipped import shipped_dir, shipped_styles
 
     styles = shipped_styles()
     if not styles:

@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fst.served_models import resolve_models
-    from fst.server import make_server, server_url
+    from fst.serve.models import resolve_models
+    from fst.serve.server import make_server, server_url
 
     models = resolve_models(args.model)
     server = make_server(models, args.host, args.port)

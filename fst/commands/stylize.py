@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 def _file_job(args: argparse.Namespace):
     from PIL import Image
 
-    from fst.stylize import Job
+    from fst.infer.stylize import Job
 
     target = args.output / args.input.name if args.output.is_dir() else args.output
     if target.suffix.lower() not in Image.registered_extensions():
@@ -66,7 +66,7 @@ def _file_job(args: argparse.Namespace):
 
 def _folder_jobs(args: argparse.Namespace):
     """(jobs still to do, count of outputs that exist and are kept)."""
-    from fst.stylize import folder_jobs
+    from fst.infer.stylize import folder_jobs
 
     if args.output.exists() and not args.output.is_dir():
         raise FstError(f"{args.output}: is a file; the output of a folder must be a folder")
@@ -90,7 +90,7 @@ def _make_folder(folder: Path) -> None:
 def _run_jobs(runner, jobs: list, options, skipped: int, single: bool) -> int:
     from tqdm import tqdm
 
-    from fst.stylize import stylize_files
+    from fst.infer.stylize import stylize_files
 
     done = failed = 0
     with tqdm(total=len(jobs), unit="img", disable=single or None, file=sys.stderr) as bar:

@@ -7,7 +7,7 @@ import argparse
 HELP = "Train a style model (short form of `python train.py fit`)."
 EPILOG = (
     "Any other option goes to the Lightning CLI unchanged, e.g. --config configs/quickstart.yaml, "
-    "--trainer.max_steps 2000, --model.style_weight 20, --data.image_size 256. "
+    "--trainer.max_steps 2000, --model.loss.style_weight 20, --data.image_size 256. "
     "See `python train.py fit --help` for all of them."
 )
 
@@ -30,7 +30,7 @@ def run_raw(argv: list[str]) -> int:
 
 
 def run(args: argparse.Namespace, rest: list[str] | None = None) -> int:
-    from fst.training import main
+    from fst.train.cli import main
 
     main(["fit", *(rest or []), "--model.style_image", args.style, "--data.root", args.data])
     return 0

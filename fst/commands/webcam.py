@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fst.commands.inference_args import add_model_arguments, add_style_arguments
+from fst.commands.inference_args import add_model_arguments, add_style_arguments, add_temporal_argument
 
 HELP = "Stylize a camera (or video file or stream URL) live in a window with an FPS overlay; q or Esc quits."
 
@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-frames", type=int, help="stop after N frames (default: until the source ends or q)"
     )
     add_style_arguments(parser, batching=False)
+    add_temporal_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,11 +43,13 @@ def run(args: argparse.Namespace) -> int:
 
     from fst.commands.inference_args import open_model, stylize_options
     from fst.errors import FstError
-    from fst.shipped import fast_variant
-    from fst.video import check_output
-    from fst.webcam import has_display, open_capture, open_window, parse_size, parse_source, run_webcam
+    from fst.infer.shipped import fast_variant
+    from fst.infer.temporal import check_temporal
+    from fst.infer.video import check_output
+    from fst.infer.webcam import has_display, open_capture, open_window, parse_size, parse_source, run_webcam
 
     options = stylize_options(args)
+    temporal = check_temporal(args.temporal)
     if args.fast:
         args.model = fast_variant(args.model)
     size = parse_size(args.size) if args.size else None
@@ -64,11 +67,13 @@ def run(args: argparse.Namespace) -> int:
         if display:
             open_window()
         live = isinstance(source, int) or "://" in source
-        report = run_webcam(runner, capture, size, display, args.output, options, args.max_frames, live)
+        report = run_webcam(
+            runner, capture, size, display, args.output, options, args.max_frames, live, temporal
+        )
     finally:
         capture.release()
     w, h = report.processing_size
     saved = f"; wrote {args.output}" if args.output else ""
-    where = f"stylized at {w}x{h}, {runner.name}, {runner.device}"
+    where = f"stylized at {w}x{h}, temporal {temporal:g}, {runner.name}, {runner.device}"
     print(f"{report.frames} frames at {report.fps:.2f} fps ({where}){saved}")
     return 0

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fst.weights import resolve_vgg_weights
+    from fst.loss.weights import resolve_vgg_weights
 
     found = resolve_vgg_weights(args.weights)
     print(f"flavour: {found.flavour}")

@@ -7,7 +7,8 @@ transposed convolutions (no checkerboard artefacts).
 
 Input and output: RGB float tensors of shape (N, 3, H, W) with values in [0, 1].
 Any H, W >= 8 works: the input is reflection-padded to a multiple of 4 and the
-output is cropped back, so the output always has exactly the input's size.
+output is cropped back, so the output always has exactly the input's size. In eval mode
+the input also gets the reflected border margin of fst.models.base.StyleNet.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from fst.models.base import StyleNet
 
 # Network families (fst.models.build_transformer) and the width each one defaults to.
 DEFAULT_WIDTH = {"johnson": 32, "fast": 16}
@@ -101,7 +104,7 @@ def paper_layout(
     )
 
 
-class TransformerNet(nn.Module):
+class TransformerNet(StyleNet):
     """Feed-forward stylisation network: (N, 3, H, W) in [0, 1] -> same shape in [0, 1]."""
 
     def __init__(self, config: TransformerConfig | None = None):
@@ -109,7 +112,7 @@ class TransformerNet(nn.Module):
         self.config = config or TransformerConfig()
         self.layers = paper_layout(self.config.width, self.config.num_res_blocks)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def stylize(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2], x.shape[-1]
         pad_h, pad_w = (-height) % 4, (-width) % 4
         padded = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")

@@ -1,0 +1,184 @@
+"""The trained styles in checkpoints/: complete, consistent, reachable as ``-m NAME``, and
+giving the pixels of ``fst stylize`` in a plain onnxruntime session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from fst.infer.runners import open_runner
+from fst.infer.shipped import SOURCE_TREE_DIR, resolve_model, shipped_styles
+from tests.conftest import random_photo
+
+SHIPPED = ("great_wave", "shipwreck_of_the_minotaur", "starry_night", "starry_night_fast")
+PHOTO = "fst/assets/photos/coco_000000000785.jpg"
+FST = [sys.executable, "-m", "fst.cli"]
+
+
+def run_fst(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*FST, *args], capture_output=True, text=True, timeout=300, env={**os.environ, **env}
+    )
+
+
+def small_photo() -> np.ndarray:
+    """The bundled photo at 64x48 as a (1, 3, 48, 64) float batch in [0, 1]."""
+    with Image.open(PHOTO) as img:
+        rgb = np.asarray(img.convert("RGB").resize((64, 48), Image.Resampling.BILINEAR))
+    return (rgb.astype(np.float32) / 255).transpose(2, 0, 1)[None].copy()
+
+
+def test_three_styles_ship_with_their_recipe():
+    styles = shipped_styles()
+    assert tuple(style.name for style in styles) == SHIPPED
+    for style in styles:
+        training = style.recipe["training"]
+        assert style.onnx.parent == SOURCE_TREE_DIR
+        if training["arch"] == "johnson":
+            assert 5e6 < style.onnx.stat().st_size < 9e6, "fp32 ONNX of the full network"
+            assert 2.5e6 < style.safetensors.stat().st_size < 4.5e6, "fp16 weights"
+        assert training["steps"] > 0 and training["wall_time_s"] > 0
+        assert style.recipe["command"].endswith(f"configs/styles/{style.name}.yaml")
+        assert os.path.isfile(f"configs/styles/{style.name}.yaml")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_onnx_and_safetensors_agree_on_a_64x48_photo(name):
+    batch = small_photo()
+    from_onnx = open_runner(resolve_model(name), "onnxruntime")(batch)
+    from_torch = open_runner(resolve_model(name, "torch"), "torch")(batch)
+    assert from_onnx.shape == from_torch.shape == batch.shape
+    # fp32 ONNX vs fp16 weights computed in fp32: rounding of the weights only.
+    assert np.abs(from_onnx - from_torch).max() < 0.03
+    assert np.abs(from_onnx - from_torch).mean() < 0.003
+    assert np.abs(from_onnx - batch).mean() > 0.05, "a trained style changes the photo"
+
+
+def test_dash_m_name_resolves_on_the_command_line(tmp_path):
+    out_onnx, out_torch = tmp_path / "onnx.png", tmp_path / "torch.png"
+    assert run_fst("stylize", PHOTO, "-m", "starry_night", "-o", str(out_onnx)).returncode == 0
+    result = run_fst("stylize", PHOTO, "-m", "starry_night", "--runtime", "torch", "-o", str(out_torch))
+    assert result.returncode == 0, result.stderr
+    assert "(torch on cpu)" in result.stdout
+    photo = np.asarray(Image.open(PHOTO).convert("RGB"), dtype=np.float32).transpose(2, 0, 1)[None] / 255
+    expected = open_runner(SOURCE_TREE_DIR / "starry_night.onnx")(photo)[0]
+    expected_u8 = np.round(np.clip(expected, 0, 1) * 255).transpose(1, 2, 0)
+    got = np.asarray(Image.open(out_onnx), dtype=np.float32)
+    assert np.abs(got - expected_u8).max() <= 1
+    assert np.abs(got - np.asarray(Image.open(out_torch), dtype=np.float32)).mean() < 1.5
+
+
+def plain_onnxruntime(model: Path, image: Path) -> np.ndarray:
+    """What a third party does with a shipped .onnx: onnxruntime, numpy and PIL only (no
+    fst). PNG in -> (H, W, 3) uint8 out."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    rgb = np.asarray(Image.open(image).convert("RGB"), dtype=np.float32) / 255
+    (out,) = session.run(["stylized"], {"image": rgb.transpose(2, 0, 1)[None]})
+    return np.clip(np.rint(out[0].transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_plain_onnxruntime_gives_the_pixels_of_fst_stylize(name, tmp_path):
+    """The inference contract (border margin, padding, crop) is inside the graph."""
+    photo, styled = tmp_path / "photo.png", tmp_path / "styled.png"
+    random_photo(203, 137, seed=7).save(photo)
+    result = run_fst("stylize", str(photo), "-m", name, "-o", str(styled))
+    assert result.returncode == 0, result.stderr
+    expected = np.asarray(Image.open(styled), dtype=np.float32)
+    diff = np.abs(plain_onnxruntime(SOURCE_TREE_DIR / f"{name}.onnx", photo) - expected)  # in 1/255
+    assert diff.mean() <= 1 and diff.max() <= 1  # measured: identical (before format 2: mean 9-19)
+
+
+def test_unknown_name_lists_the_shipped_styles():
+    result = run_fst("stylize", PHOTO, "-m", "mona_lisa", "-o", "never.png")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"fst: error: mona_lisa: no such model file or shipped style (shipped styles: {', '.join(SHIPPED)})\n"
+    )
+    assert not os.path.exists("never.png")
+
+
+def test_fst_models_lists_names_paintings_and_quality():
+    result = run_fst("models")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "PAINTING", "TRAINING", "QUALITY"]
+    assert [line.split()[0] for line in lines[1:]] == list(SHIPPED)
+    assert "The Starry Night (Vincent van Gogh, 1889)" in result.stdout
+    assert all("L-BFGS iterations" in line for line in lines[1:])
+
+
+def test_fst_models_without_any_says_where_it_looked(tmp_path):
+    result = run_fst("models", FST_MODELS_DIR=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"fst: error: no shipped styles found in {tmp_path} (set FST_MODELS_DIR to their folder)\n"
+    )
+
+
+def test_webcam_fast_runs_the_real_time_variant_at_capture_size(tmp_path):
+    from tests.infer.test_video import make_video
+
+    make_video(tmp_path / "cam.mp4", frames=4, size=(480, 360), audio=False)
+    source = ["--source", str(tmp_path / "cam.mp4"), "--no-display", "--max-frames", "3"]
+    result = run_fst("webcam", "-m", "starry_night", "--fast", *source)
+    assert result.returncode == 0, result.stderr
+    # The full network would be given 320x240 on a CPU; the real-time one the capture size.
+    assert "3 frames at" in result.stdout and "stylized at 480x360" in result.stdout
+    assert shipped_styles()[SHIPPED.index("starry_night_fast")].recipe["training"]["arch"] == "fast"
+    wrong = run_fst("webcam", "-m", "great_wave", "--fast", *source)
+    assert wrong.returncode == 1
+    assert wrong.stderr == (
+        "fst: error: --fast: no real-time variant of 'great_wave' ships (real-time styles: "
+        "starry_night_fast); for your own model, train it with --model.arch fast\n"
+    )
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_style_config_reproduces_the_recipe(name):
+    """configs/shipped.yaml + configs/styles/NAME.yaml, as train.py resolves them, match
+    what the shipped file was trained with."""
+    command = [sys.executable, "train.py", "fit", "--config", "configs/shipped.yaml"]
+    style = next(style for style in shipped_styles() if style.name == name)
+    painting = f"paintings/{style.recipe['painting']['file']}"  # given on the command line, never read
+    command += ["--config", f"configs/styles/{name}.yaml", "--model.style_image", painting, "--print_config"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    trained = style.recipe["training"]
+    assert config["run_name"] == name
+    assert os.path.basename(config["model"]["style_image"]) == style.recipe["painting"]["file"]
+    assert config["trainer"]["max_steps"] == trained["steps"]
+    assert config["trainer"]["precision"] == trained["precision"]
+    assert config["data"]["image_size"] == trained["image_size"]
+    assert config["data"]["batch_size"] == trained["batch_size"]
+    for key in ("arch", "width"):
+        assert config["model"][key] == trained[key], key
+    for key in ("style_size", "style_weight", "content_weight", "tv_weight", "style_loss"):
+        assert config["model"]["loss"][key] == trained[key], key
+
+
+def test_a_broken_recipe_is_one_line(tmp_path):
+    for name in ("bad.onnx", "bad.safetensors"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    result = run_fst("models", FST_MODELS_DIR=str(tmp_path))
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"fst: error: {tmp_path / 'bad.json'}: not a shipped-style recipe (no 'training' entry)\n",
+    )
+    (tmp_path / "bad.json").write_text("{not json")
+    output = str(tmp_path / "o.png")
+    result = run_fst("stylize", PHOTO, "-m", "bad", "-o", output, FST_MODELS_DIR=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"fst: error: {tmp_path / 'bad.json'}: unreadable recipe (")
+    assert result.stderr.count("\n") == 1
