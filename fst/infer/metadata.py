@@ -49,7 +49,8 @@ class ModelInfo:
     style: style name; arch: network settings (TransformerConfig's fields, as stored);
     training: training settings; objective: LossConfig settings ({} when unknown);
     style_images: the style images as PNG bytes (() when absent); precision: "fp32" or
-    "fp16" (the arithmetic of the graph); format_version: the file's format (see above).
+    "fp16" (the arithmetic of the graph); format_version: the file's format (see above);
+    producer: the fst version that wrote the file ("fst 0.1.0"; "" when not recorded).
     """
 
     style: str
@@ -59,6 +60,7 @@ class ModelInfo:
     style_images: tuple[bytes, ...]
     precision: str
     format_version: int
+    producer: str = ""
 
     @property
     def adds_margin(self) -> bool:
@@ -182,6 +184,14 @@ def objective_from(training: dict) -> dict:
     return {key: training[key] for key in loss_keys() if key in training}
 
 
+def producer(meta: dict[str, str], origin: Path | str) -> str:
+    """The ``producer`` entry: which fst wrote the file ("" when absent)."""
+    value = meta.get("producer", "")
+    if not plain_name(value):
+        raise damaged(origin, "producer must be a short one-line name")
+    return value
+
+
 def model_info(meta: dict[str, str], origin: Path | str) -> ModelInfo:
     """The checked ModelInfo of a safetensors or ONNX file's metadata."""
     style = meta.get("style", "")
@@ -197,4 +207,5 @@ def model_info(meta: dict[str, str], origin: Path | str) -> ModelInfo:
         style_images=decode_style_images(meta, origin),
         precision=precision(meta, origin),
         format_version=version,
+        producer=producer(meta, origin),
     )

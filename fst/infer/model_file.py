@@ -4,11 +4,11 @@ Metadata (all strings): ``format`` = "fst-transformer", ``format_version`` = "2"
 ``arch`` = JSON of TransformerConfig, ``style`` = style name, ``training`` = JSON of
 the training hyper-parameters, ``objective`` = JSON of the LossConfig settings,
 ``style_images`` = JSON list of base64 PNGs (fst.infer.metadata; format-1 files, without
-the last two, still load). Loading never runs code from the file: safetensors has
-no code in it, and Lightning checkpoints are read with ``torch.load(weights_only=True)``,
-which refuses any pickle that asks for more than tensors and plain containers. The
-metadata and the tensor names and shapes are checked (fst.infer.metadata) before a network
-is built or a tensor is read.
+the last two, still load), ``producer`` = the fst version that wrote the file.
+Loading never runs code from the file: safetensors has no code in it, and Lightning
+checkpoints are read with ``torch.load(weights_only=True)``, which refuses any pickle that
+asks for more than tensors and plain containers. The metadata and the tensor names and
+shapes are checked (fst.infer.metadata) before a network is built or a tensor is read.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
+from fst import __version__
 from fst.errors import FstError
 from fst.imageio import atomic_path
 from fst.infer.metadata import (
@@ -67,6 +68,7 @@ def save_model_file(
         "training": json.dumps(training, default=str),
         "objective": json.dumps(objective or {}, default=str),
         "style_images": encode_style_images(style_images, path),
+        "producer": f"fst {__version__}",  # the version that wrote the file, as in ONNX files
     }
     with atomic_path(path) as tmp:
         try:

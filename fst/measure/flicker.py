@@ -17,7 +17,7 @@ Numpy + OpenCV only (no torch): ``fst video --report`` uses it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,15 +56,20 @@ def masked_error(current: np.ndarray, warped: np.ndarray, mask: np.ndarray) -> f
     return float(diff.mean()) / 255.0
 
 
+# Optical flow of one grey frame towards another: (source, target) (H, W) uint8 -> (H, W, 2) float32.
+Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
 class FlickerMeter:
     """Accumulates the warping error over a stream of (input frame, output frame) pairs.
 
-    Frames are (H, W, 3) uint8 in one channel order, all the same size. preset: the DIS
-    preset of the flow (fst.infer.flow.PRESETS); the flow is computed at the frames' size.
+    Frames are (H, W, 3) uint8 in one channel order, all the same size. estimator: the
+    optical flow, computed at the frames' size (default: DIS, preset "medium"; any
+    function with fst.infer.flow.FlowEstimator's call signature works).
     """
 
-    def __init__(self, preset: str = "medium"):
-        self.estimator = FlowEstimator(preset)
+    def __init__(self, estimator: Flow | None = None):
+        self.estimator = estimator or FlowEstimator("medium")
         self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # input, grey, output
         self._input_sum = self._output_sum = 0.0
         self.pairs = self.cuts = self.empty = 0
@@ -95,10 +100,13 @@ class FlickerMeter:
         )
 
 
-def warping_error(sources: Iterable[np.ndarray], outputs: Iterable[np.ndarray]) -> FlickerReport:
+def warping_error(
+    sources: Iterable[np.ndarray], outputs: Iterable[np.ndarray], estimator: Flow | None = None
+) -> FlickerReport:
     """The FlickerReport of a whole video: ``sources`` and ``outputs`` are matching
-    sequences of (H, W, 3) uint8 frames (numpy arrays of shape (T, H, W, 3) work too)."""
-    meter = FlickerMeter()
+    sequences of (H, W, 3) uint8 frames (numpy arrays of shape (T, H, W, 3) work too);
+    estimator: as for FlickerMeter."""
+    meter = FlickerMeter(estimator)
     for source, output in zip(sources, outputs, strict=True):
         meter.add(source, output)
     return meter.report()

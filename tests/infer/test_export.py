@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import pytest
 
+from fst import __version__
 from fst.infer.runners import open_runner
 from fst.infer.stylize import StylizeOptions, stylize_frames
 from tests.conftest import random_photo, run_cli
@@ -78,6 +79,8 @@ def test_export_copies_the_objective_and_style_images(tmp_path):
     info = open_runner(tmp_path / "tiny.onnx").info
     assert (info.objective, info.style_images, info.format_version) == (objective, (png.getvalue(),), 2)
     assert open_runner(model).info.style_images == info.style_images
+    # Both files record the fst version that wrote them.
+    assert info.producer == open_runner(model).info.producer == f"fst {__version__}"
 
 
 @pytest.mark.parametrize("shape", ODD_SHAPES)

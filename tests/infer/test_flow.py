@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fst.infer.flow import FlowEstimator, grey, match, reliable, resize_flow, shrink, warp
+from fst.infer.flow import MIN_SIDE, FlowEstimator, grey, match, reliable, resize_flow, shrink, warp
 from tests.moving_frames import HEIGHT, STEP, WIDTH, known_flow, panning, texture
 
 INNER = (slice(8, -8), slice(8, -8))  # away from the borders, where flow is extrapolated
@@ -55,3 +55,9 @@ def test_flow_at_reduced_resolution_is_scaled_back():
     flow = resize_flow(half, (WIDTH, HEIGHT))
     assert flow.shape == (HEIGHT, WIDTH, 2)
     assert np.abs(flow[INNER][..., 0].mean() - STEP) < 0.2  # 1 px at half size is 2 px here
+
+
+def test_frames_too_small_for_flow_match_nowhere():
+    tiny = grey(texture(MIN_SIDE - 1, 40, seed=1))
+    found = match(tiny, tiny, FlowEstimator("medium"))
+    assert found.is_cut and not found.reliable.any() and found.flow.shape == (MIN_SIDE - 1, 40, 2)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import av
 import numpy as np
@@ -164,3 +166,20 @@ def test_webcam_runs_with_temporal_blending(tmp_path, model):
     assert "6 frames at" in result.stdout and "temporal 0.5" in result.stdout
     bad = run_cli("webcam", "-m", str(model), "--source", str(tmp_path / "pan.mp4"), "--temporal", "-1")
     assert bad.returncode == 1 and "--temporal must be at least 0" in bad.stderr
+
+
+def test_onnx_video_with_blending_and_report_never_imports_torch(tmp_path):
+    """`fst video --temporal --report` and `fst flicker` with a shipped ONNX model load no torch."""
+    write_video(tmp_path / "pan.mp4", pan(seed=1, frames=4))
+    clip, out = str(tmp_path / "pan.mp4"), str(tmp_path / "out.mp4")
+    code = (
+        "import sys\n"
+        "from fst.cli import main\n"
+        f"assert main(['video', {clip!r}, {out!r}, '-m', 'starry_night_fast', '--report']) == 0\n"
+        f"assert main(['flicker', {clip!r}, {out!r}]) == 0\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('no torch')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "no torch" in result.stdout and result.stdout.count("warping error") == 2

@@ -14,6 +14,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from fst import __version__
 from fst.errors import FstError
 from fst.infer.metadata import ARCH_KEYS, FORMAT_VERSION, ModelInfo
 from fst.infer.model_file import load_checkpoint, load_model_file, save_model_file
@@ -155,6 +156,7 @@ def test_a_well_formed_model_file_loads(tmp_path):
         style_images=(PNG, PNG[:9]),
         precision="fp32",
         format_version=FORMAT_VERSION,
+        producer=f"fst {__version__}",
     )
     assert info.adds_margin and info.family == "johnson"
     expected = tiny_net().state_dict()
