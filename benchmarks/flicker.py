@@ -3,6 +3,7 @@
     python benchmarks/flicker.py [--videos ../shared/data/video] [--frames 48] [--width 320]
         [--model starry_night] [--temporal T] [--sweep 0.5,0.6,0.7,0.8,0.9] [--webcam 150]
         [--json flicker.json]
+    python benchmarks/flicker.py --cuts
 
 For each clip: its first ``--frames`` frames, scaled to ``--width`` px wide, are re-encoded
 to a temporary file (H.264, CRF 18, not kept). ``fst video``'s library call
@@ -22,7 +23,8 @@ TemporalBlender that stylize_video uses) to choose the default. ``--webcam N`` t
 live loop, ``fst webcam -m MODEL --fast --source FILE --no-display`` on the first N
 frames of the first clip cropped to 4:3 and scaled to 640x480, with --temporal 0 and
 with ``--temporal``, in alternating rounds, and measures the blending step on its own.
-Prints markdown tables.
+``--cuts`` only lists, for every whole clip at ``--width``, the frames where the blending
+detects a scene cut. Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -46,10 +48,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from fst.infer.flow import FlowEstimator, grey, match, shrink  # noqa: E402
 from fst.infer.runners import Runner, open_runner  # noqa: E402
 from fst.infer.shipped import fast_variant  # noqa: E402
 from fst.infer.stylize import stylize_frames  # noqa: E402
-from fst.infer.temporal import DEFAULT_TEMPORAL, LIVE_FLOW, TemporalBlender  # noqa: E402
+from fst.infer.temporal import DEFAULT_TEMPORAL, LIVE_FLOW, VIDEO_FLOW, TemporalBlender  # noqa: E402
 from fst.infer.video import open_writer, read_frames, stylize_video  # noqa: E402
 from fst.measure.flicker import warping_error  # noqa: E402
 
@@ -165,7 +168,8 @@ def clip_rows(args: argparse.Namespace, runner: Runner, quality: Quality, video:
 
 
 def webcam_fps(args: argparse.Namespace, video: Path, folder: Path) -> dict:
-    """fps of `fst webcam --fast` at 640x480, --temporal 0 vs --temporal T, and the blending cost."""
+    """fps of `fst webcam --fast` at 640x480, --temporal 0 vs --temporal T, the blending cost
+    (ms per frame) and the warping errors of the live settings (LIVE_FLOW) on 48 frames."""
     frames = []
     for frame in read_frames(video):
         height, width = frame.shape[:2]
@@ -187,17 +191,35 @@ def webcam_fps(args: argparse.Namespace, video: Path, folder: Path) -> dict:
             results[temporal].append(float(re.search(r"frames at ([\d.]+) fps", out.stdout)[1]))
     blender = TemporalBlender(args.temporal, LIVE_FLOW)
     runner = open_runner(fast_variant(args.model))
-    styled = [stylize_frames(runner, frame[None])[0] for frame in frames[:30]]
-    cost = []
-    for frame, out in zip(frames[:30], styled, strict=True):
+    sample = frames[:48]
+    styled = [stylize_frames(runner, frame[None])[0] for frame in sample]
+    cost, smooth = [], []
+    for frame, out in zip(sample, styled, strict=True):
         started = time.perf_counter()
-        blender(frame, out)
+        smooth.append(blender(frame, out))
         cost.append(time.perf_counter() - started)
     return {
         "clip": video.name,
         "fps": {str(k): v for k, v in results.items()},
         "blend_ms_median": 1000 * statistics.median(cost[1:]),
+        "input_E": warping_error(sample, styled).input_error,
+        "per_frame_E": warping_error(sample, styled).output_error,
+        "temporal_E": warping_error(sample, smooth).output_error,
     }
+
+
+def scene_cuts(video: Path, width: int) -> list[int]:
+    """Indices of the frames of the whole ``video`` (scaled to ``width``) that start a new
+    shot for the blending of `fst video` (fst.infer.flow.match at VIDEO_FLOW settings)."""
+    estimator, previous, cuts = FlowEstimator(VIDEO_FLOW.preset), None, []
+    for index, frame in enumerate(read_frames(video)):
+        height = round(frame.shape[0] * width / frame.shape[1])
+        small = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        current = shrink(grey(small), VIDEO_FLOW.max_side)
+        if previous is not None and match(previous, current, estimator).is_cut:
+            cuts.append(index)
+        previous = current
+    return cuts
 
 
 def main() -> None:
@@ -211,10 +233,15 @@ def main() -> None:
     parser.add_argument("--sweep", type=lambda t: [float(x) for x in t.split(",") if x], default=[])
     parser.add_argument("--webcam", type=int, default=0, help="frames of the live-loop timing (0: skip)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the live-loop timing")
+    parser.add_argument("--cuts", action="store_true", help="only list the scene cuts of the whole clips")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
     videos = sorted(args.videos.glob("*.mp4"))
+    if args.cuts:
+        for video in videos:
+            print(f"{video.name}: scene cuts at frames {scene_cuts(video, args.width)}")
+        return
     print(f"machine: {machine()}")
     runner, quality = open_runner(args.model, "auto", "cpu"), Quality(args.painting)
     report: dict = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}, "clips": []}
@@ -269,7 +296,10 @@ def print_tables(report: dict, args: argparse.Namespace) -> None:
                 f"--temporal {k}: {statistics.median(v):.1f} fps (runs {', '.join(f'{x:.1f}' for x in v)})"
                 for k, v in cam["fps"].items()
             )
-            + f"; blending step alone {cam['blend_ms_median']:.1f} ms per frame"
+            + f"; blending step alone {cam['blend_ms_median']:.1f} ms per frame; warping error of "
+            f"the first 48 frames: input {cam['input_E']:.4f}, per-frame {cam['per_frame_E']:.4f}, "
+            f"--temporal {args.temporal:g} {cam['temporal_E']:.4f} "
+            f"(ratio {cam['temporal_E'] / cam['per_frame_E']:.2f})"
         )
 
 

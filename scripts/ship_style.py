@@ -45,8 +45,7 @@ from fst.loss.config import LossConfig
 from fst.loss.objective import style_png
 
 ROOT = Path(__file__).resolve().parent.parent
-RECIPE_KEYS = ("content_weight", "style_weight", "tv_weight", "style_loss", "style_size", "width",
-               "num_res_blocks", "arch", "lr", "content_layer", "style_layers")  # fmt: skip
+NETWORK_KEYS = ("width", "num_res_blocks", "arch", "lr")  # beside the objective (LossConfig)
 PHOTO = ROOT / "fst/assets/photos/coco_000000000785.jpg"
 REEXPORT_TOLERANCE = 1e-5  # same weights, same runtime: float32 rounding only
 
@@ -89,13 +88,15 @@ def recipe(name: str, args: argparse.Namespace, info: ModelInfo, logs: list[Path
             "year": args.year,
             "file": Path(config["model"]["style_image"]).name,
         },
-        "command": f"python train.py fit --config configs/shipped.yaml --config configs/styles/{name}.yaml",
+        "command": f"python train.py fit --config configs/shipped.yaml --config configs/styles/{name}.yaml "
+        f"--model.style_image {config['model']['style_image']} --data.root {config['data']['root']}",
         "training": {
             "steps": trained["steps"],
             "image_size": trained["image_size"],
             "batch_size": trained["batch_size"],
             "precision": config["trainer"]["precision"] or "32-true",
-            **{key: trained[key] for key in RECIPE_KEYS if key in trained},
+            **LossConfig.from_dict(info.objective, name).to_dict(),
+            **{key: trained[key] for key in NETWORK_KEYS if key in trained},
             "wall_time_s": round(sum(wall_time_s(log_dir) for log_dir in logs)),
             "device": machine(),
             "note": args.note,

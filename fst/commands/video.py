@@ -7,7 +7,10 @@ from pathlib import Path
 
 from fst.commands.inference_args import add_model_arguments, add_style_arguments, add_temporal_argument
 
-HELP = "Stylize every frame of a video file; frame count, size, frame rate and audio are kept."
+HELP = (
+    "Stylize every frame of a video file, with flicker reduction (--temporal); "
+    "frame count, size, frame rate and audio are kept."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

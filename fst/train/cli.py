@@ -26,6 +26,7 @@ from fst import ASSETS
 from fst.errors import FstError
 from fst.imageio import load_rgb, save_image
 from fst.infer.model_file import save_model_file, torch_load_safely
+from fst.loss.config import loss_keys
 from fst.loss.objective import style_png
 from fst.loss.vgg import check_input_side
 from fst.train.checkpoint_io import AtomicCheckpointIO, ensure_writable
@@ -166,4 +167,8 @@ def check_arguments(args: list[str]) -> None:
     check_moved_flags(args)
     for value in flag_values(args, "--ckpt_path"):
         if Path(value).is_file():
-            torch_load_safely(Path(value))
+            checkpoint = torch_load_safely(Path(value))
+            settings = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+            if isinstance(settings, dict) and set(settings) & set(loss_keys()):
+                raise FstError(f"{value}: written by an earlier fst (objective settings outside model.loss); "
+                               "resume it with that version, or start a new run")  # fmt: skip

@@ -91,3 +91,20 @@ def test_train_py_recipe_with_the_old_layout_is_one_line(tmp_path, photo_dir, st
         "--data.root", str(photo_dir), cwd=tmp_path,
     )  # fmt: skip
     assert one_line(result) == f"fst: error: {recipe}: {MOVED}"
+
+
+def test_resuming_a_checkpoint_with_the_old_layout_is_one_line(tmp_path, photo_dir, style_image):
+    import torch
+
+    old = tmp_path / "old.ckpt"
+    torch.save(
+        {"hyper_parameters": {"style_image": str(style_image), "style_weight": 3.0}, "state_dict": {}}, old
+    )
+    result = run_cli(
+        str(REPO / "train.py"), "fit", "--model.style_image", str(style_image), "--data.root", str(photo_dir),
+        "--ckpt_path", str(old), cwd=tmp_path,
+    )  # fmt: skip
+    assert one_line(result) == (
+        f"fst: error: {old}: written by an earlier fst (objective settings outside model.loss); "
+        "resume it with that version, or start a new run"
+    )
