@@ -13,8 +13,9 @@ Conventions (numpy + OpenCV, no torch):
   ``prev`` says where each pixel of ``cur`` lies in ``prev``: cur(x) ≈ prev(x + flow(x)).
 - Backward warping brings ``prev`` onto the pixel grid of ``cur``:
   ``warp(prev, flow)(x) = prev(x + flow(x))`` (bilinear, cv2.remap).
-- Flow is DIS (Kroeger et al. 2016, OpenCV's DISOpticalFlow), computed on grey frames
-  optionally shrunk to a long side of ``max_side`` pixels (much faster) and scaled back.
+- Flow is DIS (Kroeger et al. 2016, OpenCV's DISOpticalFlow), computed on grey frames,
+  optionally shrunk to a long side of ``max_side`` pixels (much faster); ``warp`` scales
+  such a flow back up to the image it moves.
 - Reliable pixels pass the forward-backward check of Sundaram et al. 2010 as used by
   Ruder et al. 2016 and Lai et al. 2018: the backward flow b (cur -> prev) and the
   forward flow f (prev -> cur), sampled where b points, must cancel,
@@ -47,6 +48,10 @@ MATCH_TOLERANCE = 16
 CUT_FRACTION = 0.25
 MIN_SIDE = 16  # DIS needs frames at least this many pixels high and wide; smaller ones match nowhere
 
+# An optical flow function: (source, target) grey (H, W) uint8 -> flow (H, W, 2) float32 of
+# source towards target, source(x) ≈ target(x + flow(x)). FlowEstimator is one.
+FlowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
 
 def grey(frame: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 -> (H, W) uint8 grey level (BT.601 luma weights for RGB)."""
@@ -64,32 +69,33 @@ def shrink(image: np.ndarray, max_side: int | None) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A flow field (h, w, 2) resampled to ``size`` = (W, H), its vectors scaled to the new pixels."""
-    height, width = flow.shape[:2]
-    if (width, height) == size:
-        return flow
-    big = cv2.resize(flow, size, interpolation=cv2.INTER_LINEAR)
-    big[..., 0] *= size[0] / width
-    big[..., 1] *= size[1] / height
-    return big
+def positions(flow: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Where backward warping samples: x + flow(x), an (H, W, 2) float32 map for cv2.remap.
 
-
-def sample_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The absolute sampling positions x + flow(x): two (H, W) float32 maps for cv2.remap."""
+    flow: (h, w, 2) float32. size: (W, H) of the image to warp, default (w, h). A flow of
+    another size is scaled with its vectors: the positions are computed at the flow's size
+    (pixel centres mapped as cv2.resize maps them) and resampled bilinearly, one pass at
+    full size. In the outermost half flow-pixel they are held at the edge value.
+    """
     height, width = flow.shape[:2]
-    xs = np.arange(width, dtype=np.float32)[None, :] + flow[..., 0]
-    ys = np.arange(height, dtype=np.float32)[:, None] + flow[..., 1]
-    return xs, ys
+    size = size or (width, height)
+    sx, sy = size[0] / width, size[1] / height
+    xs = (np.arange(width, dtype=np.float32) + 0.5) * sx - 0.5
+    ys = (np.arange(height, dtype=np.float32) + 0.5) * sy - 0.5
+    grid = np.empty_like(flow)
+    grid[..., 0] = xs[None, :] + flow[..., 0] * sx
+    grid[..., 1] = ys[:, None] + flow[..., 1] * sy
+    return grid if size == (width, height) else cv2.resize(grid, size, interpolation=cv2.INTER_LINEAR)
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Backward warping: ``image`` (H, W[, C], any dtype cv2.remap takes) sampled at x + flow(x).
 
-    flow: (H, W, 2) float32 pixels. Bilinear; positions outside the image repeat its border.
+    flow: (h, w, 2) float32 pixels, at the image's size or smaller (then scaled up with
+    its vectors, see ``positions``). Bilinear; positions outside the image repeat its border.
     """
-    xs, ys = sample_grid(flow)
-    return cv2.remap(image, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    where = positions(flow, (image.shape[1], image.shape[0]))
+    return cv2.remap(image, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def reliable(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -100,10 +106,10 @@ def reliable(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     the pixel is not on a motion boundary (thresholds: module docstring).
     """
     height, width = backward.shape[:2]
-    xs, ys = sample_grid(backward)
+    xs, ys = cv2.split(positions(backward))
     inside = (xs >= 0) & (xs <= width - 1) & (ys >= 0) & (ys <= height - 1)
     bx, by = cv2.split(backward)
-    ax, ay = cv2.split(cv2.remap(forward, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    ax, ay = cv2.split(warp(forward, backward))
     length = bx * bx + by * by
     gap = (bx + ax) ** 2 + (by + ay) ** 2
     consistent = gap <= FB_RELATIVE * (length + ax * ax + ay * ay) + FB_ABSOLUTE
@@ -152,12 +158,10 @@ class Match:
         return float(self.matched.mean()) < CUT_FRACTION
 
 
-def match(
-    prev: np.ndarray, cur: np.ndarray, estimator: Callable[[np.ndarray, np.ndarray], np.ndarray]
-) -> Match:
+def match(prev: np.ndarray, cur: np.ndarray, estimator: FlowFunction) -> Match:
     """Flow and reliability between two grey frames ``prev`` and ``cur`` (same (h, w) uint8).
 
-    estimator: a FlowEstimator, or any function (source, target) -> flow of the same kind.
+    estimator: a FlowEstimator, or any other FlowFunction.
     Frames under MIN_SIDE px high or wide match nowhere (so they count as a cut).
     """
     if min(cur.shape[:2]) < MIN_SIDE:

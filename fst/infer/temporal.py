@@ -10,9 +10,12 @@ fst.infer.stylize.stylize_frames) and is used the same way by ``fst video`` and
    the pixels it matches (forward-backward check, no motion boundary, the warped previous
    input within a few grey levels of the current one), computed at the flow's size,
    softened at its edges (soft_mask) and scaled up bilinearly.
-2. Blend. P_t = warp(O_{t−1}) is the previous output moved onto the current frame, and
-   L_t = S_t + w_t · (P_t − S_t) with w_t = strength · m_t. Because O_{t−1} was blended
-   itself, this is an exponential moving average along motion paths.
+2. Blend. P_t = warp(O_{t−1}) + ΔI_t is the previous output moved onto the current frame
+   plus the smooth change of the input along the flow, ΔI_t = the local mean over matched
+   pixels of I_t − warp(I_{t−1}) (fades, exposure and light changes; without it the output
+   would lag behind them). L_t = S_t + w_t · (P_t − S_t) with w_t = strength · m_t.
+   Because O_{t−1} was blended itself, this is an exponential moving average along
+   motion paths.
 3. Keep the texture. Averaging two brush-stroke patterns that do not line up lowers their
    contrast (the picture looks washed out: style distance up, content distance down). The
    detail D_X = X − box(X) of L_t is scaled up by g = c(S_t) / c(L_t), clipped to
@@ -26,8 +29,9 @@ Where w_t = 0 (occluded, newly visible or changed pixels) O_t is S_t exactly. A 
 so nothing of the old shot ghosts into it. ``strength`` 0 returns S_t unchanged and
 computes no flow.
 
-Frames are (H, W, 3) uint8, RGB or BGR (only their grey level enters the flow). Numpy and
-OpenCV only, no torch.
+Frames are (H, W, 3) uint8, RGB or BGR, the input and stylized frames in the same order
+(the flow uses their grey level; the input's change is added channel by channel). Numpy
+and OpenCV only, no torch.
 """
 
 from __future__ import annotations
@@ -38,13 +42,15 @@ import cv2
 import numpy as np
 
 from fst.errors import FstError
-from fst.infer.flow import FlowEstimator, grey, match, resize_flow, shrink, warp
+from fst.infer.flow import FlowEstimator, grey, match, shrink, warp
 
 DEFAULT_TEMPORAL = 0.8  # weight of the past where the flow is reliable (benchmarks/flicker.md)
 DETAIL_BOX = 5  # side in px of the box filter that separates detail (strokes) from base
 BLOCK = 4  # side in px of the blocks the detail's contrast is averaged over
 MAX_GAIN = 2.0  # the most the detail of a blended pixel is amplified
 MASK_BOX = 3  # side in px (at the flow's resolution) of the box that softens the mask's edges
+CHANGE_BLUR = 1 / 40  # std of the Gaussian that smooths the input's change, in units of the long side
+CHANGE_STEP = 4  # the input's change is smoothed on a grid this many times coarser than the flow's
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,8 @@ def contrast(image: np.ndarray, base: np.ndarray) -> np.ndarray:
     float32, in grey levels."""
     height, width = image.shape[:2]
     size = (-(-width // BLOCK), -(-height // BLOCK))
-    high = cv2.absdiff(image, base).astype(np.float32)
-    return cv2.resize(high, size, interpolation=cv2.INTER_AREA).mean(axis=-1)
+    blocks = cv2.resize(cv2.absdiff(image, base), size, interpolation=cv2.INTER_AREA)  # rounded means
+    return blocks.astype(np.float32).mean(axis=-1)
 
 
 def smooth(image: np.ndarray) -> np.ndarray:
@@ -89,6 +95,25 @@ def soft_mask(matched: np.ndarray) -> np.ndarray:
     matched pixels among unmatched ones get little weight (no speckles)."""
     mask = matched.astype(np.float32)
     return mask * cv2.blur(mask, (MASK_BOX, MASK_BOX), borderType=cv2.BORDER_REPLICATE)
+
+
+def input_change(current: np.ndarray, moved: np.ndarray, matched: np.ndarray) -> np.ndarray:
+    """The smooth change of the input along the flow: I_t − warp(I_{t−1}) averaged by a
+    Gaussian (std CHANGE_BLUR of the long side) over the ``matched`` pixels only, so that
+    occluded and newly visible pixels do not bleed into it (normalized convolution).
+
+    current, moved: (h, w, 3) uint8, the input and its predecessor warped onto it;
+    matched: (h, w) bool. Returns a coarse field, (ceil(h / CHANGE_STEP), ceil(w / CHANGE_STEP), 3)
+    float32 in grey levels (signed), to be scaled up bilinearly.
+    """
+    height, width = current.shape[:2]
+    size = (-(-width // CHANGE_STEP), -(-height // CHANGE_STEP))
+    sigma = CHANGE_BLUR * max(size)
+    mask = matched.astype(np.float32)
+    change = cv2.subtract(current, moved, dtype=cv2.CV_32F) * mask[..., None]
+    total = cv2.GaussianBlur(cv2.resize(change, size, interpolation=cv2.INTER_AREA), (0, 0), sigma)
+    weight = cv2.GaussianBlur(cv2.resize(mask, size, interpolation=cv2.INTER_AREA), (0, 0), sigma)
+    return total / np.maximum(weight, 1e-3)[..., None]
 
 
 def blend(stylized: np.ndarray, moved: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -120,7 +145,7 @@ class TemporalBlender:
         self.flow = flow
         self.estimator = FlowEstimator(flow.preset) if strength > 0 else None
         self.cuts = 0
-        self._grey: np.ndarray | None = None  # previous input, grey, at the flow's size
+        self._input: np.ndarray | None = None  # previous input at the flow's size, (h, w, 3) uint8
         self._output: np.ndarray | None = None  # previous output, (H, W, 3) uint8
 
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
@@ -128,17 +153,18 @@ class TemporalBlender:
         (H, W, 3) uint8 of the same size -> (H, W, 3) uint8."""
         if self.estimator is None:
             return stylized
-        small = shrink(grey(frame), self.flow.max_side)
-        previous, last = self._grey, self._output
-        self._grey, self._output = small, stylized
+        small = shrink(frame, self.flow.max_side)
+        previous, last = self._input, self._output
+        self._input, self._output = small, stylized
         if previous is None or last is None or last.shape != stylized.shape or previous.shape != small.shape:
             return stylized
-        found = match(previous, small, self.estimator)
+        found = match(grey(previous), grey(small), self.estimator)
         if found.is_cut:
             self.cuts += 1
             return stylized
-        height, width = stylized.shape[:2]
-        weight = cv2.resize(soft_mask(found.matched) * self.strength, (width, height))
-        moved = warp(last, resize_flow(found.flow, (width, height)))
+        size = stylized.shape[1], stylized.shape[0]
+        weight = cv2.resize(soft_mask(found.matched) * self.strength, size)
+        change = input_change(small, warp(previous, found.flow), found.matched)
+        moved = cv2.add(warp(last, found.flow), cv2.resize(change, size), dtype=cv2.CV_8U)
         self._output = blend(stylized, moved, weight)
         return self._output

@@ -10,32 +10,31 @@ with pixel values in [0, 1] and |·| summed over the three channels (so E is a m
 difference per channel). E(I), the same measure on the input frames, is how much the
 content itself changes that the flow cannot explain (noise, light, flow errors): a
 perfectly stable stylization has E(O) near E(I). Pairs across a scene cut (fst.infer.flow
-``Match.is_cut``) and pairs without a single reliable pixel are left out of both means.
+``Match.is_cut``: most pixels unmatched) are left out of both means.
 
 Numpy + OpenCV only (no torch): ``fst video --report`` uses it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from fst.infer.flow import FlowEstimator, grey, match, warp
+from fst.infer.flow import FlowEstimator, FlowFunction, grey, match, warp
 
 
 @dataclass(frozen=True)
 class FlickerReport:
     """Warping errors (mean absolute difference per channel, values in [0, 1]) of the
     input and output frames, over ``pairs`` consecutive frame pairs; ``cuts`` pairs were
-    left out as scene cuts, ``empty`` as having no reliable pixel."""
+    left out as scene cuts."""
 
     input_error: float
     output_error: float
     pairs: int
     cuts: int = 0
-    empty: int = 0
 
     def line(self) -> str:
         """One line for the terminal."""
@@ -56,23 +55,19 @@ def masked_error(current: np.ndarray, warped: np.ndarray, mask: np.ndarray) -> f
     return float(diff.mean()) / 255.0
 
 
-# Optical flow of one grey frame towards another: (source, target) (H, W) uint8 -> (H, W, 2) float32.
-Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
 class FlickerMeter:
     """Accumulates the warping error over a stream of (input frame, output frame) pairs.
 
     Frames are (H, W, 3) uint8 in one channel order, all the same size. estimator: the
     optical flow, computed at the frames' size (default: DIS, preset "medium"; any
-    function with fst.infer.flow.FlowEstimator's call signature works).
+    fst.infer.flow.FlowFunction works).
     """
 
-    def __init__(self, estimator: Flow | None = None):
+    def __init__(self, estimator: FlowFunction | None = None):
         self.estimator = estimator or FlowEstimator("medium")
         self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # input, grey, output
         self._input_sum = self._output_sum = 0.0
-        self.pairs = self.cuts = self.empty = 0
+        self.pairs = self.cuts = 0
 
     def add(self, source: np.ndarray, output: np.ndarray) -> None:
         """The next frame of the video: the input ``source`` and what was made of it, ``output``."""
@@ -82,10 +77,8 @@ class FlickerMeter:
         if self._previous is not None:
             last_source, last_grey, last_output = self._previous
             found = match(last_grey, current, self.estimator)
-            if found.is_cut:
+            if found.is_cut:  # also guarantees reliable pixels: matched ones are reliable
                 self.cuts += 1
-            elif not found.reliable.any():
-                self.empty += 1
             else:
                 self._input_sum += masked_error(source, warp(last_source, found.flow), found.reliable)
                 self._output_sum += masked_error(output, warp(last_output, found.flow), found.reliable)
@@ -95,13 +88,11 @@ class FlickerMeter:
     def report(self) -> FlickerReport:
         """The warping errors so far (0 when no pair was measured)."""
         count = max(self.pairs, 1)
-        return FlickerReport(
-            self._input_sum / count, self._output_sum / count, self.pairs, self.cuts, self.empty
-        )
+        return FlickerReport(self._input_sum / count, self._output_sum / count, self.pairs, self.cuts)
 
 
 def warping_error(
-    sources: Iterable[np.ndarray], outputs: Iterable[np.ndarray], estimator: Flow | None = None
+    sources: Iterable[np.ndarray], outputs: Iterable[np.ndarray], estimator: FlowFunction | None = None
 ) -> FlickerReport:
     """The FlickerReport of a whole video: ``sources`` and ``outputs`` are matching
     sequences of (H, W, 3) uint8 frames (numpy arrays of shape (T, H, W, 3) work too);

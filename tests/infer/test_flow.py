@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fst.infer.flow import MIN_SIDE, FlowEstimator, grey, match, reliable, resize_flow, shrink, warp
+from fst.infer.flow import MIN_SIDE, FlowEstimator, grey, match, positions, reliable, shrink, warp
 from tests.moving_frames import HEIGHT, STEP, WIDTH, known_flow, panning, texture
 
 INNER = (slice(8, -8), slice(8, -8))  # away from the borders, where flow is extrapolated
@@ -52,9 +52,13 @@ def test_flow_at_reduced_resolution_is_scaled_back():
     assert small.shape == (HEIGHT // 2, WIDTH // 2)
     assert shrink(prev, None) is prev and shrink(prev, 1000) is prev
     half = FlowEstimator("medium")(shrink(cur, WIDTH // 2), small)
-    flow = resize_flow(half, (WIDTH, HEIGHT))
-    assert flow.shape == (HEIGHT, WIDTH, 2)
-    assert np.abs(flow[INNER][..., 0].mean() - STEP) < 0.2  # 1 px at half size is 2 px here
+    where = positions(half, (WIDTH, HEIGHT))
+    assert where.shape == (HEIGHT, WIDTH, 2)
+    shift = where - np.stack(np.meshgrid(np.arange(WIDTH), np.arange(HEIGHT)), axis=-1)
+    assert np.abs(shift[INNER][..., 0].mean() - STEP) < 0.2  # 1 px at half size is 2 px here
+    assert np.abs(shift[INNER][..., 1]).mean() < 0.2
+    moved = warp(prev, half)  # the half-size flow moves the full-size frame
+    assert np.abs(moved[INNER].astype(int) - cur[INNER]).mean() < 3
 
 
 def test_frames_too_small_for_flow_match_nowhere():

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -77,6 +78,34 @@ def test_blending_cuts_flicker_and_keeps_the_texture():
     assert np.array_equal(out[0], stylized[0]) and blender.cuts == 0
     # The texture keeps its contrast: the detail of the blended frames does not fade.
     assert out[-1].astype(np.float32).std() > 0.9 * painted[-1].astype(np.float32).std()
+
+
+def detail(image: np.ndarray) -> float:
+    """Contrast of the fine detail: std of the image minus its 5x5 box blur."""
+    pixels = image.astype(np.float32)
+    return float((pixels - cv2.blur(pixels, (5, 5))).std())
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_blending_keeps_the_strokes_contrast(monkeypatch, restore):
+    """A still picture whose "stylization" is a fresh random pattern every frame: averaging
+    the patterns would wash them out; the blend restores their contrast (MAX_GAIN 1: off)."""
+    if not restore:
+        monkeypatch.setattr("fst.infer.temporal.MAX_GAIN", 1.0)
+    still = np.repeat(texture(HEIGHT, WIDTH, seed=1)[None], 6, axis=0)
+    patterns = np.stack([texture(HEIGHT, WIDTH, seed=10 + t) for t in range(6)])
+    out, _ = run_blender(DEFAULT_TEMPORAL, still, patterns)
+    kept = detail(out[-1]) / detail(patterns[-1])
+    assert (kept > 0.9) if restore else (kept < 0.8)
+
+
+def test_a_fade_does_not_lag_behind():
+    """The input's own smooth change (a fade to dark) is carried along, so the blended
+    output follows the picture instead of trailing behind it."""
+    still = texture(HEIGHT, WIDTH, seed=1).astype(np.float32)
+    fade = np.stack([np.clip(still * (1 - 0.04 * t), 0, 255).astype(np.uint8) for t in range(12)])
+    out, _ = run_blender(DEFAULT_TEMPORAL, fade, fade)  # a "stylization" that is the frame itself
+    assert np.abs(out[6:].astype(int) - fade[6:]).mean() < 3  # without the correction: ~18
 
 
 def test_occluded_pixels_are_left_as_stylized():
