@@ -43,7 +43,7 @@ class StyleTransferModule(pl.LightningModule):
     def __init__(
         self,
         style_image: str,
-        loss: LossConfig | None = None,
+        loss: LossConfig = LossConfig(),  # a shared default: never mutated
         width: int | None = None,
         num_res_blocks: int = 5,
         arch: Literal["johnson", "fast"] = "johnson",
@@ -54,7 +54,6 @@ class StyleTransferModule(pl.LightningModule):
         super().__init__()
         if isinstance(loss, Mapping):  # hparams["loss"] as stored: StyleTransferModule(**hparams)
             loss = LossConfig.from_dict(loss, "model.loss")
-        loss = loss or LossConfig()
         self.save_hyperparameters(ignore=["loss"])
         # Plain values (checkpoints load with weights_only); through save_hyperparameters,
         # so the logger's hparams.yaml (hparams_initial) holds them too.
