@@ -132,6 +132,12 @@ def blend(stylized: np.ndarray, moved: np.ndarray, weight: np.ndarray) -> np.nda
     return cv2.blendLinear(mixed, base, gain, 1.0 - gain)  # base + gain · (mixed − base)
 
 
+def blending_strength(temporal: float, strength: float) -> float:
+    """The blending strength of a run with ``--temporal temporal --strength strength``: 0
+    when nothing is stylized (strength 0), so the output is then exactly the input."""
+    return temporal if strength > 0 else 0.0
+
+
 class TemporalBlender:
     """Stateful blender of the consecutive stylized frames of one video (module docstring).
 

@@ -33,7 +33,7 @@ from fst.errors import FstError
 from fst.imageio import atomic_path
 from fst.infer.runners import Runner
 from fst.infer.stylize import DEFAULTS, StylizeOptions, stylize_frames
-from fst.infer.temporal import VIDEO_FLOW, TemporalBlender
+from fst.infer.temporal import VIDEO_FLOW, TemporalBlender, blending_strength
 
 # Called with every (input frame, output frame) as written, both (H, W, 3) uint8 RGB.
 FrameObserver = Callable[[np.ndarray, np.ndarray], None]
@@ -239,7 +239,7 @@ def stylize_video(
     (input, output) frame pair in order, as handed to the encoder (e.g. FlickerMeter.add).
     Raises FstError (one line) for an unreadable input or an unwritable output.
     """
-    blender = TemporalBlender(temporal, VIDEO_FLOW)
+    blender = TemporalBlender(blending_strength(temporal, options.strength), VIDEO_FLOW)
     source, target = Path(source), Path(target)
     if target.exists() and source.exists() and target.resolve() == source.resolve():
         raise FstError(f"{target}: refusing to overwrite the input video")

@@ -33,7 +33,7 @@ from tqdm import tqdm  # noqa: E402
 from fst.errors import FstError  # noqa: E402
 from fst.infer.runners import Runner  # noqa: E402
 from fst.infer.stylize import DEFAULTS, StylizeOptions, stylize_frames  # noqa: E402
-from fst.infer.temporal import LIVE_FLOW, TemporalBlender  # noqa: E402
+from fst.infer.temporal import LIVE_FLOW, TemporalBlender, blending_strength  # noqa: E402
 from fst.infer.video import open_writer  # noqa: E402
 
 CPU_PROCESSING_SIDE = 320  # long side of the default processing size on a CPU
@@ -194,7 +194,7 @@ def run_webcam(
     (recorded at the file's frame rate, frame by frame); temporal: strength of the
     temporal blending, 0 <= t < 1 (0: off).
     """
-    blender = TemporalBlender(temporal, LIVE_FLOW)
+    blender = TemporalBlender(blending_strength(temporal, options.strength), LIVE_FLOW)
     ok, frame = capture.read()
     started = shot = time.perf_counter()  # shot: when the current frame was captured
     if not ok:

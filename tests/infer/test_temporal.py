@@ -13,7 +13,7 @@ import pytest
 
 from fst.errors import FstError
 from fst.infer.runners import open_runner
-from fst.infer.stylize import stylize_frames
+from fst.infer.stylize import StylizeOptions, stylize_frames
 from fst.infer.temporal import DEFAULT_TEMPORAL, TemporalBlender, blend
 from fst.infer.video import stylize_video
 from fst.measure.flicker import warping_error
@@ -212,3 +212,15 @@ def test_onnx_video_with_blending_and_report_never_imports_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "no torch" in result.stdout and result.stdout.count("warping error") == 2
+
+
+def test_video_at_strength_zero_hands_the_encoder_the_input_whatever_temporal(tmp_path, model):
+    """--strength 0 stylizes nothing, so there is nothing to stabilize: the encoder gets the
+    decoded input frames exactly, with the default --temporal as with 0."""
+    write_video(tmp_path / "pan.mp4", pan(seed=3, frames=6))
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    stylize_video(
+        open_runner(model), tmp_path / "pan.mp4", tmp_path / "out.mp4", StylizeOptions(strength=0.0),
+        progress=False, temporal=DEFAULT_TEMPORAL, observe=lambda rgb, out: seen.append((rgb, out)),
+    )  # fmt: skip
+    assert len(seen) == 6 and all(np.array_equal(rgb, out) for rgb, out in seen)
