@@ -103,7 +103,7 @@ def build_objective(args: argparse.Namespace, device):
     """The PerceptualLoss that the flags, --config files and --like model describe."""
     from fst.errors import FstError
     from fst.loss.config import LossConfig
-    from fst.loss.objective import PerceptualLoss, load_style_image
+    from fst.loss.objective import PerceptualLoss
     from fst.train.config import read_configs
 
     check_objective_arguments(args)
@@ -123,7 +123,7 @@ def build_objective(args: argparse.Namespace, device):
     if style is None:
         raise FstError(NO_STYLE)
     config = LossConfig.from_dict(settings, args.like or "the objective settings")
-    return PerceptualLoss(config, [load_style_image(style, config.style_size)], [Path(style).stem]).to(device)
+    return PerceptualLoss.from_files(config, [style]).to(device)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -111,13 +111,6 @@ class LossConfig:
         except TypeError as exc:
             raise FstError(f"{origin}: bad loss settings ({exc})") from None
 
-    @classmethod
-    def pick(cls, values: Mapping[str, object]) -> LossConfig:
-        """The LossConfig of the known keys of ``values`` (e.g. the flat hyper-parameters
-        of checkpoints written before LossConfig existed); other keys are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls.from_dict({k: v for k, v in values.items() if k in known})
-
 
 def shown(value: object, limit: int = 60) -> str:
     """``repr(value)``, cut to ``limit`` characters (values may come from any file)."""

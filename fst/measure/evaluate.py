@@ -151,9 +151,7 @@ def model_objective(
     info = runner.info
     origin = str(origin or getattr(runner, "path", None) or "the model file")
     if style is not None:
-        config = LossConfig.from_dict(info.objective, origin)
-        styles = [load_style_image(style, config.style_size)]
-        return PerceptualLoss(config, styles, [Path(style).stem]).to(device)
+        return PerceptualLoss.from_files(LossConfig.from_dict(info.objective, origin), [style]).to(device)
     if info.style_images:
         names = [info.style] if len(info.style_images) == 1 else []
         return PerceptualLoss.from_stored(info.objective, info.style_images, names, origin).to(device)

@@ -29,10 +29,13 @@ def test_to_dict_and_from_dict_round_trip_through_json():
     assert LossConfig().layer_weights == {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0}
 
 
-def test_pick_keeps_only_the_objective_settings():
-    """Checkpoints of older versions keep the settings flat among the training ones."""
+def test_flat_settings_of_older_files_give_only_the_objective():
+    """Checkpoints and format-1 files of older versions keep the settings flat among the
+    training ones; fst.infer.metadata.objective_from picks the LossConfig ones."""
+    from fst.infer.metadata import objective_from
+
     flat = {"style_size": 32, "style_weight": 7.0, "steps": 123, "image_size": 256, "lr": 0.1}
-    assert LossConfig.pick(flat) == LossConfig(style_size=32, style_weight=7.0)
+    assert LossConfig.from_dict(objective_from(flat)) == LossConfig(style_size=32, style_weight=7.0)
 
 
 @pytest.mark.parametrize(
