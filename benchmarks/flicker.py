@@ -51,8 +51,8 @@ sys.path.insert(0, str(ROOT))
 from fst.infer.flow import FlowEstimator, grey, match, shrink  # noqa: E402
 from fst.infer.runners import Runner, open_runner  # noqa: E402
 from fst.infer.shipped import fast_variant  # noqa: E402
-from fst.infer.stylize import stylize_frames  # noqa: E402
-from fst.infer.temporal import DEFAULT_TEMPORAL, LIVE_FLOW, VIDEO_FLOW, TemporalBlender  # noqa: E402
+from fst.infer.stylize import DEFAULT_TEMPORAL, stylize_frames  # noqa: E402
+from fst.infer.temporal import LIVE_FLOW, VIDEO_FLOW, TemporalBlender  # noqa: E402
 from fst.infer.video import open_writer, read_frames, stylize_video  # noqa: E402
 from fst.measure.flicker import warping_error  # noqa: E402
 

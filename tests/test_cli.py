@@ -1,4 +1,7 @@
-"""The fst console script: version, and the one line for a missing training extra."""
+"""The fst console script: version, start-up, and the one line for a missing training extra."""
+
+import subprocess
+import sys
 
 from fst import __version__
 from fst.cli import missing_extra
@@ -19,3 +22,10 @@ def test_a_missing_training_module_names_the_extra():
     assert submodule is not None and "pytorch_lightning.cli" in submodule
     # Modules of the base install are real errors, not a missing extra.
     assert missing_extra(ModuleNotFoundError("No module named 'cv2'", name="cv2")) is None
+
+
+def test_the_command_line_starts_without_heavy_libraries():
+    """Parsing (fst --help, fst models, ...) loads neither torch nor OpenCV: they load in run()."""
+    code = "import sys, fst.cli; fst.cli.build_parser(); print(sorted({'torch', 'cv2'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

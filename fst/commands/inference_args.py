@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 
 from fst.infer.runners import DEVICES, RUNTIMES, Runner
-from fst.infer.stylize import StylizeOptions
-from fst.infer.temporal import DEFAULT_TEMPORAL
+from fst.infer.stylize import DEFAULT_TEMPORAL, StylizeOptions
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fst.commands.inference_args import open_model, stylize_options
-    from fst.infer.temporal import check_temporal
+    from fst.infer.stylize import check_temporal
     from fst.infer.video import check_output, open_video, stylize_video
     from fst.measure.flicker import FlickerMeter
 

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from fst.commands.inference_args import open_model, stylize_options
     from fst.errors import FstError
     from fst.infer.shipped import fast_variant
-    from fst.infer.temporal import check_temporal
+    from fst.infer.stylize import check_temporal
     from fst.infer.video import check_output
     from fst.infer.webcam import has_display, open_capture, open_window, parse_size, parse_source, run_webcam
 

@@ -26,6 +26,17 @@ RGB_TO_YCBCR = np.array(
     [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float32
 )
 YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR).astype(np.float32)
+# --temporal of fst video and fst webcam (fst.infer.temporal): the weight of the previous
+# output where the flow is reliable (benchmarks/flicker.md). Here, not beside the blending,
+# so the command line gets it without loading OpenCV.
+DEFAULT_TEMPORAL = 0.8
+
+
+def check_temporal(strength: float) -> float:
+    """``strength`` when it is a valid --temporal value (0 <= s < 1), else FstError (one line)."""
+    if not 0.0 <= strength < 1.0:
+        raise FstError(f"--temporal must be at least 0 (off) and below 1, got {strength}")
+    return strength
 
 
 @dataclass(frozen=True)

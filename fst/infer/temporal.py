@@ -41,10 +41,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from fst.errors import FstError
 from fst.infer.flow import FlowEstimator, grey, match, shrink, warp
+from fst.infer.stylize import check_temporal
 
-DEFAULT_TEMPORAL = 0.8  # weight of the past where the flow is reliable (benchmarks/flicker.md)
 DETAIL_BOX = 5  # side in px of the box filter that separates detail (strokes) from base
 BLOCK = 4  # side in px of the blocks the detail's contrast is averaged over
 MAX_GAIN = 2.0  # the most the detail of a blended pixel is amplified
@@ -64,13 +63,6 @@ class FlowSettings:
 
 VIDEO_FLOW = FlowSettings(640, "medium")  # `fst video`: the network costs far more than the flow
 LIVE_FLOW = FlowSettings(240, "fast")  # `fst webcam`: ~10 ms per 640x480 frame, flow and blend
-
-
-def check_temporal(strength: float) -> float:
-    """``strength`` when it is a valid --temporal value (0 <= s < 1), else FstError (one line)."""
-    if not 0.0 <= strength < 1.0:
-        raise FstError(f"--temporal must be at least 0 (off) and below 1, got {strength}")
-    return strength
 
 
 def contrast(image: np.ndarray, base: np.ndarray) -> np.ndarray:

@@ -13,8 +13,8 @@ import pytest
 
 from fst.errors import FstError
 from fst.infer.runners import open_runner
-from fst.infer.stylize import StylizeOptions, stylize_frames
-from fst.infer.temporal import DEFAULT_TEMPORAL, TemporalBlender, blend
+from fst.infer.stylize import DEFAULT_TEMPORAL, StylizeOptions, stylize_frames
+from fst.infer.temporal import TemporalBlender, blend
 from fst.infer.video import stylize_video
 from fst.measure.flicker import warping_error
 from tests.conftest import run_cli
