@@ -18,7 +18,6 @@ Metadata (ONNX metadata_props, all strings): ``format`` (fst.infer.runners.META_
 from __future__ import annotations
 
 import copy
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from torch import nn
 from fst import __version__
 from fst.errors import FstError
 from fst.imageio import atomic_path
-from fst.infer.metadata import FORMAT_VERSION, ModelInfo, encode_style_images
+from fst.infer.metadata import ModelInfo, describe
 from fst.infer.model_file import load_net
 from fst.infer.runners import INPUT_NAME, META_FORMAT, OUTPUT_NAME, OnnxRuntimeRunner
 
@@ -130,16 +129,10 @@ def _set_metadata(proto: onnx.ModelProto, info: ModelInfo, precision: str, outpu
     contract into the file."""
     meta = {
         "format": META_FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "style": info.style,
-        "arch": json.dumps(info.arch),
-        "training": json.dumps(info.training, default=str),
-        "objective": json.dumps(info.objective, default=str),
-        "style_images": encode_style_images(info.style_images, output),
+        **describe(info, f"fst {__version__}", output),
         "precision": precision,
         "input": f"{INPUT_NAME}: {CONTRACT}",
         "output": f"{OUTPUT_NAME}: {CONTRACT}",
-        "producer": f"fst {__version__}",
     }
     onnx.helper.set_model_props(proto, meta)
     proto.producer_name, proto.producer_version = "fst", __version__

@@ -192,6 +192,21 @@ def producer(meta: dict[str, str], origin: Path | str) -> str:
     return value
 
 
+def describe(info: ModelInfo, producer: str, origin: Path | str) -> dict[str, str]:
+    """The metadata strings that every model file of this version carries for ``info`` (what
+    model_info reads back): format_version, style, arch, training, objective, style_images
+    and producer (e.g. "fst 0.1.0"). Each file type adds its own ``format`` and extras."""
+    return {
+        "format_version": str(FORMAT_VERSION),
+        "style": info.style,
+        "arch": json.dumps(info.arch),
+        "training": json.dumps(info.training, default=str),
+        "objective": json.dumps(info.objective, default=str),
+        "style_images": encode_style_images(info.style_images, origin),
+        "producer": producer,
+    }
+
+
 def model_info(meta: dict[str, str], origin: Path | str) -> ModelInfo:
     """The checked ModelInfo of a safetensors or ONNX file's metadata."""
     style = meta.get("style", "")

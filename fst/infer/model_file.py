@@ -13,7 +13,6 @@ shapes are checked (fst.infer.metadata) before a network is built or a tensor is
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import re
@@ -34,7 +33,7 @@ from fst.infer.metadata import (
     FORMAT_VERSION,
     ModelInfo,
     check_arch,
-    encode_style_images,
+    describe,
     model_info,
     objective_from,
     plain_name,
@@ -60,16 +59,16 @@ def save_model_file(
     images as training saw them, PNG-encoded (fst.loss.objective.style_png).
     """
     tensors = {k: (v.half() if half else v.float()).contiguous().cpu() for k, v in net.state_dict().items()}
-    metadata = {
-        "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "arch": json.dumps(net.config.to_dict()),
-        "style": style,
-        "training": json.dumps(training, default=str),
-        "objective": json.dumps(objective or {}, default=str),
-        "style_images": encode_style_images(style_images, path),
-        "producer": f"fst {__version__}",  # the version that wrote the file, as in ONNX files
-    }
+    info = ModelInfo(
+        style=style,
+        arch=net.config.to_dict(),
+        training=training,
+        objective=objective or {},
+        style_images=tuple(style_images),
+        precision="fp16" if half else "fp32",
+        format_version=FORMAT_VERSION,
+    )
+    metadata = {"format": FORMAT, **describe(info, f"fst {__version__}", path)}
     with atomic_path(path) as tmp:
         try:
             tmp.write_bytes(save(tensors, metadata=metadata))  # save_file would make it 0600
