@@ -13,6 +13,7 @@ eval mode. Four changes give it 37x fewer FLOPs per output pixel (8.4 k instead 
   see 10x10 input pixels); 3-channel 9x9 convolutions run poorly on CPUs.
 
 Layout: avgpool/2, c5s1-w, d2w, d4w, n x DSR4w, u2w, uw, c5s1-3, sigmoid, bilinear x2.
+With ``num_styles`` > 1 the instance norms are conditional (fst.models.conditional).
 Speed and FLOPs: benchmarks/RESULTS.md.
 """
 
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fst.models.base import StyleNet
+from fst.models.conditional import StyleModule, StyleSequential, instance_norm
 from fst.models.transformer import TransformerConfig, paper_layout
 
 # The input is pooled 2x, then downsampled 4x by two stride-2 convolutions; the 3x3
@@ -42,40 +44,39 @@ class SeparableConv(nn.Sequential):
         )
 
 
-class SeparableResidualBlock(nn.Module):
+class SeparableResidualBlock(StyleModule):
     """Two depthwise-separable conv layers with instance norm and a skip connection."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, num_styles: int = 1):
         super().__init__()
-        self.body = nn.Sequential(
+        self.body = StyleSequential(
             SeparableConv(channels),
-            nn.InstanceNorm2d(channels, affine=True),
+            instance_norm(channels, num_styles),
             nn.ReLU(inplace=True),
             SeparableConv(channels),
-            nn.InstanceNorm2d(channels, affine=True),
+            instance_norm(channels, num_styles),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        return x + self.body(x, style)
 
 
 class FastTransformerNet(StyleNet):
-    """Half-resolution, depthwise-separable stylisation network: (N, 3, H, W) -> same."""
+    """Half-resolution, depthwise-separable stylisation network: (N, 3, H, W) -> same;
+    ``style``: (S,) or (N, S) mixing weights (fst.models.base.StyleNet)."""
 
     def __init__(self, config: TransformerConfig | None = None):
         super().__init__()
         self.config = config or TransformerConfig(arch="fast")
-        self.layers = paper_layout(
-            self.config.width, self.config.num_res_blocks, SeparableResidualBlock, edge_kernel=5
-        )
+        self.layers = paper_layout(self.config, SeparableResidualBlock, edge_kernel=5)
 
-    def stylize(self, x: torch.Tensor) -> torch.Tensor:
+    def stylize(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         height, width = x.shape[-2], x.shape[-1]
         # Edge-replicate to a multiple of 8 and at least 32 (reflection cannot pad 8 to 32);
         # sym_max keeps the padding symbolic in the exported ONNX graph.
         pad_h = torch.sym_max((-height) % SIZE_MULTIPLE, MIN_PADDED_SIZE - height)
         pad_w = torch.sym_max((-width) % SIZE_MULTIPLE, MIN_PADDED_SIZE - width)
         padded = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        small = torch.sigmoid(self.layers(F.avg_pool2d(padded, 2)))
+        small = torch.sigmoid(self.layers(F.avg_pool2d(padded, 2), self.style_weights(style)))
         out = F.interpolate(small, scale_factor=2.0, mode="bilinear", align_corners=False)
         return out[..., :height, :width]
