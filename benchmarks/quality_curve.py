@@ -1,9 +1,11 @@
 """Quality against training compute: S and C (fst.measure.quality) at every checkpoint of one run.
 
     python benchmarks/quality_curve.py --config configs/shipped.yaml --style PAINTING \\
-        --data PHOTOS --steps 1500 --every 250 --out outputs/curve/starry_night
+        --data PHOTOS --steps 1500 --every 250 --out outputs/curve/starry_night \\
+        [--data.image_size 128 ...]
 
-Trains with ``train.py fit`` (the recipe as given, plus ``--checkpoint_every``), copies
+Trains with ``train.py fit`` (the recipe as given, then any other option, e.g. a
+``--model.*`` or ``--data.*`` override of one lever, plus ``--checkpoint_every``), copies
 every periodic checkpoint as it appears together with the CPU seconds the training
 process had used by then (Linux: /proc/PID/stat, the process and its threads), then runs
 ``fst evaluate CHECKPOINT --content HELD_OUT`` on each (``--iters``: L-BFGS checkpoints of
@@ -41,13 +43,14 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def train(args: argparse.Namespace, run_dir: Path) -> list[dict]:
+def train(args: argparse.Namespace, overrides: list[str], run_dir: Path) -> list[dict]:
     """Run the training; returns [{"step", "cpu_s", "checkpoint"}] for each periodic checkpoint."""
     command = [sys.executable, str(ROOT / "train.py"), "fit", *[f"--config={c}" for c in args.config]]
     command += ["--model.style_image", str(args.style), "--data.root", str(args.data)]
     command += ["--data.num_samples", str(args.held_out), "--trainer.max_steps", str(args.steps)]
     command += ["--checkpoint_every", str(args.every), "--run_name", "curve"]
     command += ["--trainer.default_root_dir", str(run_dir), "--trainer.enable_progress_bar", "false"]
+    command += overrides
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     folder, kept, points = run_dir / "checkpoints" / "curve", args.out / "checkpoints", []
     kept.mkdir(parents=True, exist_ok=True)
@@ -92,14 +95,14 @@ def main() -> None:
     parser.add_argument("--every", type=int, required=True, help="steps between measured checkpoints")
     parser.add_argument("--iters", type=int, nargs="+", default=[50, 100], help="L-BFGS checkpoints")
     parser.add_argument("--out", type=Path, required=True, help="folder for checkpoints and results")
-    args = parser.parse_args()
+    args, overrides = parser.parse_known_args()
     photos = sorted(p for p in args.data.iterdir() if p.is_file() and not p.name.startswith("."))
     with tempfile.TemporaryDirectory() as scratch:
         held_out = Path(scratch) / "held_out"
         held_out.mkdir()
         for photo in photos[: args.held_out]:
             (held_out / photo.name).symlink_to(photo.resolve())
-        points = train(args, Path(scratch) / "run")
+        points = train(args, overrides, Path(scratch) / "run")
         rows = [evaluate(point, held_out, args.iters) for point in points]
     (args.out / "curve.json").write_text(json.dumps({"command": sys.argv, "points": rows}, indent=2))
     print("| step | CPU minutes | S | C | equivalent iterations |\n|---:|---:|---:|---:|---:|")

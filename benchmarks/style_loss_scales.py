@@ -23,9 +23,10 @@ import torch
 from torchvision.transforms import functional as TF
 
 from fst.imageio import list_images, load_rgb
+from fst.loss.config import DEFAULT_STYLE_LAYERS
+from fst.loss.objective import load_style_image
 from fst.loss.style_losses import STYLE_LOSSES, every_loss
 from fst.loss.vgg import VGG16Features
-from fst.train.module import DEFAULT_STYLE_LAYERS, load_style_image
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 256

@@ -31,6 +31,9 @@ class LossConfig:
         style_layers: VGG-16 layers of the style term.
         style_layer_weights: one weight per style layer (None: 1 each).
         vgg_weights: "caffe" (original VGG-16), "torchvision", or a weights file path.
+        calibrate_style: divide each painting's style term by the value an unstylized
+            photo scores (fst.loss.calibration), so style_weight pulls equally hard
+            towards every painting.
     """
 
     content_weight: float = 1.0
@@ -42,6 +45,7 @@ class LossConfig:
     style_layers: list[str] = field(default_factory=lambda: list(DEFAULT_STYLE_LAYERS))
     style_layer_weights: list[float] | None = None
     vgg_weights: str = "caffe"
+    calibrate_style: bool = False
 
     def __post_init__(self) -> None:
         from fst.loss.style_losses import parse_style_loss  # torch: only where a config is built
@@ -82,6 +86,8 @@ class LossConfig:
         size = self.style_size
         if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
             raise FstError(f"style_size must be a whole number of pixels, got {shown(size)}")
+        if not isinstance(self.calibrate_style, bool):
+            raise FstError(f"calibrate_style must be true or false, got {shown(self.calibrate_style)}")
         if not isinstance(self.vgg_weights, str):
             raise FstError(
                 f"vgg_weights must be caffe, torchvision or a weights file, got {shown(self.vgg_weights)}"

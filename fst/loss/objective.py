@@ -1,13 +1,14 @@
 """The perceptual objective as one object: LossConfig (settings) -> PerceptualLoss (nn.Module).
 
     loss = content_weight · content(φ(y), φ(x))
-         + style_weight · Σ_l w_l · style_l(φ_l(y), target_l[s])
+         + style_weight · k[s] · Σ_l w_l · style_l(φ_l(y), target_l[s])
          + tv_weight · TV(y)
 
 x the content batch, y the stylized batch, φ the frozen VGG-16 features, s the painting
 each image is scored against (one target set per painting: a PerceptualLoss holds N
 styles). style_l is the configured member of the style-loss family (fst.loss.style_losses);
-the terms are normalised as fst.loss.terms explains.
+the terms are normalised as fst.loss.terms explains. k[s] is 1, or with calibrate_style
+1 / D(s), the inverse of the style term of unstylized photos (fst.loss.calibration).
 
 Training (fst.train.module), the L-BFGS baseline (fst.measure.optimize) and evaluation
 (fst.measure.evaluate) all build this one module; model files store the LossConfig and
@@ -29,6 +30,7 @@ from torch import nn
 
 from fst.errors import FstError
 from fst.imageio import load_rgb
+from fst.loss.calibration import reference_photos
 from fst.loss.config import LossConfig
 from fst.loss.style_losses import LayerStyleLoss, parse_style_loss
 from fst.loss.terms import content_loss, total_variation
@@ -77,8 +79,9 @@ class PerceptualLoss(nn.Module):
 
     Built from a LossConfig and N style images, each (1, 3, H, W) in [0, 1] (already at
     style_size; see from_files). The targets live in buffers, so they follow the module
-    to a device and into checkpoints. ``forward(output, content, style)`` returns the
-    named terms; "total" is the objective.
+    to a device and into checkpoints, as does ``style_scale`` (S,), the factor k[s] of
+    each painting's style term. ``forward(output, content, style)`` returns the named
+    terms; "total" is the objective.
     """
 
     def __init__(self, config: LossConfig, styles: Sequence[torch.Tensor], names: Sequence[str] = ()):
@@ -99,6 +102,29 @@ class PerceptualLoss(nn.Module):
             self.targets.append(
                 nn.ModuleDict({layer: LayerStyleLoss(terms, feats[layer]) for layer in config.style_layers})
             )
+        scale = (
+            1 / self.photo_style_terms(reference_photos())
+            if config.calibrate_style
+            else torch.ones(len(styles))
+        )
+        self.register_buffer("style_scale", scale)
+
+    @torch.no_grad()
+    def photo_style_terms(self, photos: torch.Tensor) -> torch.Tensor:
+        """(S,) uncalibrated style term of each painting, averaged over ``photos`` (P, 3, H, W)
+        scored as they are (D(s) of fst.loss.calibration for the reference photos)."""
+        feats = self.vgg(photos.to(self.vgg.mean.device), self.config.style_layers)
+        return torch.tensor(
+            [
+                float(
+                    sum(
+                        w * sum(targets[layer](feats[layer]).values())
+                        for layer, w in self.config.layer_weights.items()
+                    )
+                )
+                for targets in self.targets
+            ]
+        )
 
     @classmethod
     def from_files(cls, config: LossConfig, paths: Sequence[str | Path]) -> PerceptualLoss:
@@ -143,7 +169,7 @@ class PerceptualLoss(nn.Module):
         per_layer: dict[str, torch.Tensor] = {}
         per_loss: dict[str, torch.Tensor] = {}
         for index, rows, share in groups:
-            targets = self.targets[index]
+            targets, share = self.targets[index], share * self.style_scale[index]
             for layer, weight in layer_weights.items():
                 parts = targets[layer](feats[layer] if rows is None else feats[layer][rows])
                 per_layer[layer] = per_layer.get(layer, 0.0) + share * sum(parts.values())

@@ -34,6 +34,7 @@ from fst.train.config import check_moved_flags, flag_values
 from fst.train.data import StyleDataModule
 from fst.train.divergence import StopOnDivergence
 from fst.train.module import StyleTransferModule
+from fst.train.precision import machine_precision
 
 SAMPLE_PHOTO = ASSETS / "photos" / "coco_000000000785.jpg"
 
@@ -151,7 +152,12 @@ def main(args: list[str] | None = None) -> None:
         StyleCLI(
             StyleTransferModule,
             StyleDataModule,
-            trainer_defaults={"max_steps": 40000, "max_epochs": -1, "log_every_n_steps": 10},
+            trainer_defaults={
+                "max_steps": 40000,
+                "max_epochs": -1,
+                "log_every_n_steps": 10,
+                "precision": machine_precision(),
+            },
             save_config_kwargs={"overwrite": True},
             args=args,
         )
