@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins import CheckpointIO
@@ -110,16 +110,19 @@ class StyleCLI(LightningCLI):
         )
 
     def instantiate_trainer(self, **kwargs) -> pl.Trainer:
-        """The configured Trainer plus this run's logger, checkpoints, atomic writes,
-        divergence guard and final export, all under --trainer.default_root_dir."""
+        """The configured Trainer plus this run's logger (and learning-rate curve),
+        checkpoints, atomic writes, divergence guard and final export, all under
+        --trainer.default_root_dir."""
         settings = self.config[self.subcommand]
         trainer = self.config_init[self.subcommand]["trainer"]
         run_name = settings.run_name or Path(settings.model.style_image).stem
         root = Path(trainer.get("default_root_dir") or ".")
         directory = root / "checkpoints" / run_name
+        extra = []
         if trainer.get("logger") in (None, True):
             kwargs["logger"] = TensorBoardLogger(root / "runs", name=run_name)
             ensure_writable(root / "runs")
+            extra.append(LearningRateMonitor(logging_interval="step"))  # the "lr" curve
         ensure_writable(directory)
         plugins = trainer.get("plugins") or []
         plugins = plugins if isinstance(plugins, list) else [plugins]
@@ -129,6 +132,7 @@ class StyleCLI(LightningCLI):
         kwargs["plugins"] = plugins
         kwargs["callbacks"] = [
             *(callbacks if isinstance(callbacks, list) else [callbacks]),
+            *extra,
             StopOnDivergence(),
             ModelCheckpoint(
                 dirpath=directory,

@@ -7,6 +7,7 @@ optimizer, TensorBoard curves and sample images, and checkpoints without the fro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -16,11 +17,14 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torchvision.utils import make_grid
 
+from fst.errors import FstError
 from fst.loss.config import LossConfig
 from fst.loss.objective import PerceptualLoss, load_style_image
 from fst.loss.vgg import check_input_side
 from fst.models import build_transformer
 from fst.models.transformer import TransformerConfig
+from fst.train.schedule import lr_factor
+from fst.train.warm_start import copy_weights
 
 
 class StyleTransferModule(pl.LightningModule):
@@ -36,7 +40,12 @@ class StyleTransferModule(pl.LightningModule):
         channels_last: keep the networks and batches in NHWC memory layout: the same maths,
             faster convolutions on some hardware (benchmarks/RESULTS.md: with bf16-mixed
             precision, 1.4x less CPU time per step on an AMX CPU).
-        lr: Adam learning rate.
+        lr: Adam learning rate (the peak, with a schedule).
+        lr_schedule: "constant", or "cosine": a linear warm-up over ``warmup_steps``, then a
+            cosine decay to 0 at the last step (fst.train.schedule).
+        warmup_steps: steps of linear warm-up from 0 to ``lr`` (either schedule).
+        init_from: start from the weights of a trained network of the same architecture (a
+            shipped style name, a .safetensors model file or a .ckpt) instead of from scratch.
         sample_every_n_steps: how often to log stylized sample photos to TensorBoard.
     """
 
@@ -49,6 +58,9 @@ class StyleTransferModule(pl.LightningModule):
         arch: Literal["johnson", "fast"] = "johnson",
         channels_last: bool = False,
         lr: float = 1e-3,
+        lr_schedule: Literal["constant", "cosine"] = "constant",
+        warmup_steps: int = 0,
+        init_from: str | None = None,
         sample_every_n_steps: int = 500,
     ):
         super().__init__()
@@ -61,6 +73,8 @@ class StyleTransferModule(pl.LightningModule):
         style = load_style_image(style_image, loss.style_size)  # fails fast, before VGG loads
         check_input_side(*style.shape[-2:], loss.style_layers, f"{style_image} (at --model.loss.style_size)")
         self.net = build_transformer(TransformerConfig(width=width, num_res_blocks=num_res_blocks, arch=arch))
+        if init_from is not None:
+            copy_weights(init_from, self.net)
         self.loss = PerceptualLoss(loss, [style], [Path(style_image).stem])
         self.strict_loading = False  # checkpoints leave out the frozen VGG weights
         self.sample_photos: torch.Tensor | None = None
@@ -108,8 +122,15 @@ class StyleTransferModule(pl.LightningModule):
         grid = make_grid(torch.cat([photos, self.net(photos)]), nrow=len(photos), padding=2)
         self.logger.experiment.add_image("samples", grid, self.global_step)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+    def configure_optimizers(self) -> dict:
+        hp = self.hparams
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=hp.lr)
+        total = self.trainer.estimated_stepping_batches  # --trainer.max_steps, or the epochs' batches
+        if math.isinf(total) and hp.lr_schedule != "constant":
+            raise FstError(f"lr_schedule {hp.lr_schedule} needs a length: set --trainer.max_steps")
+        factor = lr_factor(hp.lr_schedule, hp.warmup_steps, 0 if math.isinf(total) else int(total))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint["state_dict"]
