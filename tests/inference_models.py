@@ -1,4 +1,5 @@
-"""Tiny seeded style networks for the inference tests (width 8, one residual block)."""
+"""Tiny seeded style networks for the inference tests (width 8, one residual block), with
+one style or several (conditional instance norm: fst.models.conditional)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from torch import nn
 from fst.infer.export import _trace
 from fst.infer.model_file import load_model_file, save_model_file
 from fst.infer.runners import META_FORMAT
+from fst.models import build_transformer
 from fst.models.transformer import TransformerConfig, TransformerNet
 
 TRAINING = {"style_image": "tiny.jpg", "style_weight": 1e5, "steps": 0}
+STYLES = ("ink", "fire")  # the styles of the tiny multi-style model
 
 
 def tiny_net(seed: int = 0) -> TransformerNet:
@@ -33,6 +36,23 @@ def tiny_net(seed: int = 0) -> TransformerNet:
 
 def save_tiny_model(path: Path, seed: int = 0) -> Path:
     save_model_file(tiny_net(seed), path, style="tiny", training=TRAINING)
+    return path
+
+
+def tiny_multi_net(num_styles: int = len(STYLES), arch: str = "johnson", seed: int = 0) -> nn.Module:
+    """A random ``num_styles``-style net whose styles have clearly different γ/β."""
+    torch.manual_seed(seed)
+    config = TransformerConfig(width=8, num_res_blocks=1, arch=arch, num_styles=num_styles)
+    net = build_transformer(config)
+    with torch.no_grad():
+        for p in net.style_parameters():
+            p.uniform_(-1.0, 1.5)
+    return net.eval()
+
+
+def save_tiny_multi_model(path: Path, arch: str = "johnson") -> Path:
+    """The tiny two-style model (styles STYLES) as an inference file."""
+    save_model_file(tiny_multi_net(arch=arch), path, style="tiny_pair", training=TRAINING, styles=STYLES)
     return path
 
 

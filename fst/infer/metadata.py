@@ -12,6 +12,9 @@ Format versions (the ``format_version`` entry of safetensors and ONNX files):
 - "2": adds ``objective`` (the LossConfig settings, a JSON object) and ``style_images``
   (a JSON list of base64 PNGs, the style images as training saw them); the network adds
   the reflected border margin (BORDER_MARGIN) itself, inside the ONNX graph too.
+  A network holding several styles (``arch`` has ``num_styles`` S > 1) also has ``styles``,
+  a JSON list of the S style names in the order of its style weights, and S style images
+  (or none); ``style`` then names the model as a whole.
 """
 
 from __future__ import annotations
@@ -34,11 +37,12 @@ MARGIN_VERSION = 2  # the first format whose graphs add the border margin themse
 BORDER_MARGIN = 32
 MAX_WIDTH = 512  # first-layer channels (the paper uses 32)
 MAX_RES_BLOCKS = 64  # residual blocks (the paper uses 5)
+MAX_STYLES = 256  # styles in one network
 MAX_NAME = 200  # characters in a style or architecture name
 MAX_JSON = 1 << 20  # bytes of one JSON metadata value
 MAX_STYLE_IMAGE_BYTES = 16 << 20  # PNG bytes of all style images together
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-ARCH_KEYS = {"width", "num_res_blocks", "arch"}
+ARCH_KEYS = {"width", "num_res_blocks", "arch", "num_styles"}
 PRECISIONS = ("fp32", "fp16")
 
 
@@ -50,7 +54,9 @@ class ModelInfo:
     training: training settings; objective: LossConfig settings ({} when unknown);
     style_images: the style images as PNG bytes (() when absent); precision: "fp32" or
     "fp16" (the arithmetic of the graph); format_version: the file's format (see above);
-    producer: the fst version that wrote the file ("fst 0.1.0"; "" when not recorded).
+    producer: the fst version that wrote the file ("fst 0.1.0"; "" when not recorded);
+    styles: the names of the styles a multi-style network holds, in the order of its style
+    weights (() for a single-style file).
     """
 
     style: str
@@ -61,6 +67,7 @@ class ModelInfo:
     precision: str
     format_version: int
     producer: str = ""
+    styles: tuple[str, ...] = ()
 
     @property
     def adds_margin(self) -> bool:
@@ -73,6 +80,12 @@ class ModelInfo:
     def family(self) -> str:
         """The network family: "johnson" or "fast"."""
         return self.arch.get("arch", "johnson")
+
+    @property
+    def style_names(self) -> tuple[str, ...]:
+        """The styles the network can paint, in the order of its style weights: ``styles``,
+        or (``style``,) for a single-style file."""
+        return self.styles or (self.style,)
 
 
 def border_margin(height: int, width: int) -> int:
@@ -119,10 +132,13 @@ def check_arch(arch: dict, origin: Path | str) -> dict:
     if unknown:
         raise damaged(origin, f"unknown architecture settings {unknown}")
     width, blocks, name = arch.get("width"), arch.get("num_res_blocks", 5), arch.get("arch", "johnson")
+    styles = arch.get("num_styles", 1)
     if width is not None and not whole_number(width, 1, MAX_WIDTH):
         raise damaged(origin, f"width must be a whole number 1..{MAX_WIDTH}, got {width!r}")
     if not whole_number(blocks, 0, MAX_RES_BLOCKS):
         raise damaged(origin, f"num_res_blocks must be a whole number 0..{MAX_RES_BLOCKS}, got {blocks!r}")
+    if not whole_number(styles, 1, MAX_STYLES):
+        raise damaged(origin, f"num_styles must be a whole number 1..{MAX_STYLES}, got {styles!r}")
     if not plain_name(name):
         raise damaged(origin, f"arch must be a short name, got {str(name)[:40]!r}")
     return dict(arch)  # as stored: absent settings keep TransformerConfig's defaults
@@ -162,6 +178,37 @@ def decode_style_images(meta: dict[str, str], origin: Path | str) -> tuple[bytes
     return images
 
 
+def styles_problem(styles: Sequence[object], num_styles: int, image_count: int) -> str | None:
+    """Why ``styles`` cannot name the styles of a network holding ``num_styles`` with
+    ``image_count`` style images (None: they can). A multi-style network needs one short,
+    distinct, non-empty name per style and as many style images (or none); a single-style
+    one has no ``styles`` (its ``style`` names it)."""
+    if num_styles == 1:
+        return "a single-style network has no 'styles' list" if styles else None
+    if len(styles) != num_styles:
+        return f"'styles' names {len(styles)} styles, the network holds {num_styles}"
+    for name in styles:
+        if not plain_name(name) or not name:
+            return f"style name {str(name)[:40]!r} is not a short one-line name"
+    if len(set(styles)) != len(styles):
+        return "'styles' names a style twice"
+    if styles and image_count not in (0, len(styles)):
+        return f"{image_count} style images for {len(styles)} styles"
+    return None
+
+
+def decode_styles(meta: dict[str, str], arch: dict, image_count: int, origin: Path | str) -> tuple[str, ...]:
+    """The ``styles`` metadata value (a JSON list of names; absent: none) -> names, checked
+    against the checked ``arch`` and the number of style images."""
+    names = json_value(meta, "styles", origin, "[]")
+    if not isinstance(names, list):
+        raise damaged(origin, f"'styles' must be a JSON list of names, got {type(names).__name__}")
+    problem = styles_problem(names, arch.get("num_styles", 1), image_count)
+    if problem:
+        raise damaged(origin, problem)
+    return tuple(names)
+
+
 def format_version(meta: dict[str, str], origin: Path | str) -> int:
     """The ``format_version`` entry: 1 (the default, for files that predate it) or later."""
     value = meta.get("format_version", "1")
@@ -194,8 +241,13 @@ def producer(meta: dict[str, str], origin: Path | str) -> str:
 
 def describe(info: ModelInfo, producer: str, origin: Path | str) -> dict[str, str]:
     """The metadata strings that every model file of this version carries for ``info`` (what
-    model_info reads back): format_version, style, arch, training, objective, style_images
-    and producer (e.g. "fst 0.1.0"). Each file type adds its own ``format`` and extras."""
+    model_info reads back): format_version, style, arch, training, objective, style_images,
+    producer (e.g. "fst 0.1.0") and, for a multi-style network, styles. Each file type adds
+    its own ``format`` and extras. FstError when the style names do not fit the network."""
+    problem = styles_problem(info.styles, info.arch.get("num_styles", 1), len(info.style_images))
+    if problem:
+        raise FstError(f"{origin}: cannot store the style names ({problem})")
+    styles = {"styles": json.dumps(list(info.styles))} if info.styles else {}
     return {
         "format_version": str(FORMAT_VERSION),
         "style": info.style,
@@ -204,6 +256,7 @@ def describe(info: ModelInfo, producer: str, origin: Path | str) -> dict[str, st
         "objective": json.dumps(info.objective, default=str),
         "style_images": encode_style_images(info.style_images, origin),
         "producer": producer,
+        **styles,
     }
 
 
@@ -214,13 +267,16 @@ def model_info(meta: dict[str, str], origin: Path | str) -> ModelInfo:
         raise damaged(origin, "style must be a short one-line name")
     version = format_version(meta, origin)
     training = json_object(meta, "training", origin)
+    arch = check_arch(json_object(meta, "arch", origin), origin)
+    images = decode_style_images(meta, origin)
     return ModelInfo(
         style=style,
-        arch=check_arch(json_object(meta, "arch", origin), origin),
+        arch=arch,
         training=training,
         objective=json_object(meta, "objective", origin) if version >= 2 else objective_from(training),
-        style_images=decode_style_images(meta, origin),
+        style_images=images,
         precision=precision(meta, origin),
         format_version=version,
         producer=producer(meta, origin),
+        styles=decode_styles(meta, arch, len(images), origin),
     )

@@ -4,7 +4,8 @@ Metadata (all strings): ``format`` = "fst-transformer", ``format_version`` = "2"
 ``arch`` = JSON of TransformerConfig, ``style`` = style name, ``training`` = JSON of
 the training hyper-parameters, ``objective`` = JSON of the LossConfig settings,
 ``style_images`` = JSON list of base64 PNGs (fst.infer.metadata; format-1 files, without
-the last two, still load), ``producer`` = the fst version that wrote the file.
+the last two, still load), ``producer`` = the fst version that wrote the file, and for a
+network holding several styles ``styles`` = JSON list of their names.
 Loading never runs code from the file: safetensors has no code in it, and Lightning
 checkpoints are read with ``torch.load(weights_only=True)``, which refuses any pickle that
 asks for more than tensors and plain containers. The metadata and the tensor names and
@@ -30,6 +31,7 @@ from fst import __version__
 from fst.errors import FstError
 from fst.imageio import atomic_path
 from fst.infer.metadata import (
+    ARCH_KEYS,
     FORMAT_VERSION,
     ModelInfo,
     check_arch,
@@ -37,6 +39,7 @@ from fst.infer.metadata import (
     model_info,
     objective_from,
     plain_name,
+    styles_problem,
 )
 from fst.models import build_transformer
 from fst.models.transformer import TransformerConfig
@@ -52,11 +55,15 @@ def save_model_file(
     half: bool = False,
     objective: dict | None = None,
     style_images: Sequence[bytes] = (),
+    styles: Sequence[str] = (),
 ) -> None:
     """Write ``net`` (fp32, or fp16 with ``half``) and its description atomically.
 
-    objective: the LossConfig settings (LossConfig.to_dict()); style_images: the style
-    images as training saw them, PNG-encoded (fst.loss.objective.style_png).
+    style: the model's name (its painting's, for a single-style network); objective: the
+    LossConfig settings (LossConfig.to_dict()); style_images: the style images as training
+    saw them, PNG-encoded (fst.loss.objective.style_png), one per style; styles: for a
+    network of num_styles > 1, the name of each style in the order of its style weights
+    (FstError, nothing written, when they do not fit the network).
     """
     tensors = {k: (v.half() if half else v.float()).contiguous().cpu() for k, v in net.state_dict().items()}
     info = ModelInfo(
@@ -67,6 +74,7 @@ def save_model_file(
         style_images=tuple(style_images),
         precision="fp16" if half else "fp32",
         format_version=FORMAT_VERSION,
+        styles=tuple(styles),
     )
     metadata = {"format": FORMAT, **describe(info, f"fst {__version__}", path)}
     with atomic_path(path) as tmp:
@@ -149,9 +157,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, ModelInfo]:
     )
     if not isinstance(hp, dict) or not isinstance(state, dict):
         raise FstError(f"{path}: not an fst training checkpoint (no hyper_parameters and state_dict)")
-    net = build_network(
-        check_arch({k: hp[k] for k in ("width", "num_res_blocks", "arch") if k in hp}, path), path
-    )
+    net = build_network(check_arch({k: hp[k] for k in ARCH_KEYS if k in hp}, path), path)
     weights = {k[4:]: v for k, v in state.items() if isinstance(k, str) and k.startswith("net.")}
     if not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise FstError(f"{path}: not an fst training checkpoint (network weights that are not tensors)")
@@ -160,6 +166,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, ModelInfo]:
     style = Path(str(hp.get("style_image", ""))).stem
     info = ModelInfo(
         style=style if plain_name(style) else "",
+        styles=checkpoint_styles(hp, net.config.num_styles),
         arch=net.config.to_dict(),
         training=hp,
         objective=hp["loss"] if isinstance(hp.get("loss"), dict) else objective_from(hp),
@@ -168,6 +175,18 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, ModelInfo]:
         format_version=FORMAT_VERSION,
     )
     return net.eval(), info
+
+
+def checkpoint_styles(hp: dict, num_styles: int) -> tuple[str, ...]:
+    """The style names of a multi-style checkpoint: the file names (without suffix) of its
+    ``style_images`` hyper-parameter when they fit, else style_1, style_2, ...; () for one style."""
+    if num_styles == 1:
+        return ()
+    paths = hp.get("style_images")
+    names = [Path(str(p)).stem for p in paths] if isinstance(paths, list) else []
+    if styles_problem(names, num_styles, 0):
+        names = [f"style_{i + 1}" for i in range(num_styles)]
+    return tuple(names)
 
 
 def load_net(path: str | os.PathLike) -> tuple[nn.Module, ModelInfo]:

@@ -139,6 +139,7 @@ def model_file(tmp_path: Path, arch="default", style="mosaic", training="{}", te
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"rest of a PNG file"
+PNG_BASE64 = base64.b64encode(PNG).decode()
 
 
 def test_a_well_formed_model_file_loads(tmp_path):
@@ -211,6 +212,19 @@ def arch(**changes) -> dict[str, str]:
         ({"style_images": json.dumps([base64.b64encode(b"GIF89a").decode()])}, "style image 0 is not a PNG"),
         ({"style_images": json.dumps([base64.b64encode(PNG + bytes(17 << 20)).decode()])},
          "style images larger than 16 MB together"),
+        (arch(num_styles=0), "num_styles must be a whole number 1..256, got 0"),
+        (arch(num_styles="2"), "num_styles must be a whole number 1..256, got '2'"),
+        (arch(num_styles=10**9), "num_styles must be a whole number 1..256, got 1000000000"),
+        ({**arch(num_styles=2), "styles": '{"a": 1}'}, "'styles' must be a JSON list of names, got dict"),
+        ({**arch(num_styles=2), "styles": '["a"]'}, "'styles' names 1 styles, the network holds 2"),
+        ({**arch(num_styles=2)}, "'styles' names 0 styles, the network holds 2"),
+        ({**arch(num_styles=2), "styles": '["a", "a"]'}, "'styles' names a style twice"),
+        ({**arch(num_styles=2), "styles": '["a", 7]'}, "style name '7' is not a short one-line name"),
+        ({**arch(num_styles=2), "styles": '["a", ""]'}, "style name '' is not a short one-line name"),
+        ({**arch(num_styles=2), "styles": '["a", "b\\u001b[2J"]'}, "style name 'b\\x1b[2J' is not a short"),
+        ({**arch(num_styles=2), "styles": '["a", "b"]', "style_images": json.dumps([PNG_BASE64])},
+         "1 style images for 2 styles"),
+        ({"styles": '["a"]'}, "a single-style network has no 'styles' list"),
     ],
 )  # fmt: skip
 def test_damaged_metadata_is_one_clear_line(tmp_path, changes, reason):
