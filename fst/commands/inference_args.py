@@ -1,14 +1,16 @@
 """Command-line options shared by the commands that run a style model (video, webcam, ...).
 
-``add_model_arguments`` adds -m/--model, --runtime and --device; ``add_style_arguments``
-adds the fst.infer.stylize.StylizeOptions knobs; ``add_temporal_argument`` adds --temporal
-(fst.infer.temporal); ``open_model`` and ``stylize_options`` turn the parsed values into a
-runner and options. Imports no torch.
+``add_model_arguments`` adds -m/--model, --style (which styles of a multi-style model),
+--runtime and --device; ``add_style_arguments`` adds the fst.infer.stylize.StylizeOptions
+knobs; ``add_temporal_argument`` adds --temporal (fst.infer.temporal); ``open_model``,
+``stylize_options`` and ``with_style`` turn the parsed values into a runner and options.
+Imports no torch.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from fst.infer.runners import DEVICES, RUNTIMES, Runner
 from fst.infer.stylize import DEFAULT_TEMPORAL, StylizeOptions
@@ -21,6 +23,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="a shipped style's name (see `fst models`), an exported .onnx, "
         "a .safetensors inference file or a .ckpt",
+    )
+    parser.add_argument(
+        "--style",
+        metavar="NAME[=W],...",
+        help="for a model holding several styles (see `fst models`): the style to paint, "
+        "e.g. starry_night, or a mix, e.g. starry_night=0.7,great_wave=0.3 (weights are "
+        "normalised to sum 1; a name alone weighs 1); default: the model's first style",
     )
     parser.add_argument(
         "--runtime",
@@ -84,6 +93,16 @@ def stylize_options(args: argparse.Namespace) -> StylizeOptions:
         strength=args.strength,
         batch_size=getattr(args, "batch_size", 1),
     )
+
+
+def with_style(options: StylizeOptions, args: argparse.Namespace, runner: Runner) -> StylizeOptions:
+    """``options`` with the --style weights over ``runner``'s styles (unchanged without
+    --style); FstError (one line) for a value that does not fit the model."""
+    if args.style is None:
+        return options
+    from fst.infer.style_mix import parse_style
+
+    return replace(options, style=tuple(parse_style(args.style, runner.info.style_names).tolist()))
 
 
 def open_model(args: argparse.Namespace) -> Runner:

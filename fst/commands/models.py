@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "List the trained styles that ship with fst (use one with -m NAME)."
+HELP = (
+    "List the trained styles that ship with fst (use one with -m NAME), and the styles inside "
+    "each multi-style model (pick or mix them with --style)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,21 +16,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fst.errors import FstError
+    from fst.infer.runners import onnx_info
     from fst.infer.shipped import shipped_dir, shipped_styles
 
     styles = shipped_styles()
     if not styles:
         raise FstError(f"no shipped styles found in {shipped_dir()} (set FST_MODELS_DIR to their folder)")
     header = ("NAME", "PAINTING", "TRAINING", "QUALITY")
-    rows = [(s.name, painting(s.recipe), training(s.recipe), quality(s.recipe)) for s in styles]
+    inside = [onnx_info(s.onnx).styles for s in styles]  # the styles of multi-style models
+    rows = [
+        (
+            s.name,
+            f"{len(names)} paintings" if names else painting(s.recipe),
+            training(s.recipe),
+            quality(s.recipe),
+        )
+        for s, names in zip(styles, inside, strict=True)
+    ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(row: tuple[str, ...]) -> str:
         return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
 
     print(line(header))
-    for style, row in zip(styles, rows, strict=True):
+    for style, row, names in zip(styles, rows, inside, strict=True):
         print(line(row))
+        if names:
+            print(f"    styles (pick or mix with --style): {', '.join(names)}")
         if args.paths:
             print(f"    {style.onnx}\n    {style.safetensors}")
     return 0

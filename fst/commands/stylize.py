@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fst.commands.inference_args import open_model, stylize_options
+    from fst.commands.inference_args import open_model, stylize_options, with_style
 
     options = stylize_options(args)
     if not args.input.exists():
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         jobs, skipped = [_file_job(args)], 0
     runner = open_model(args)
+    options = with_style(options, args, runner)
     return _run_jobs(runner, jobs, options, skipped, single=not args.input.is_dir())
 
 

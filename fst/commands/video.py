@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fst.commands.inference_args import open_model, stylize_options
+    from fst.commands.inference_args import open_model, stylize_options, with_style
     from fst.infer.stylize import check_temporal
     from fst.infer.video import check_output, open_video, stylize_video
     from fst.measure.flicker import FlickerMeter
@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     open_video(args.input).close()  # bad input or output fails before the model loads
     check_output(args.output)
     runner = open_model(args)
+    options = with_style(options, args, runner)
     meter = FlickerMeter() if args.report else None
     observe = meter.add if meter is not None else None
     report = stylize_video(runner, args.input, args.output, options, temporal=temporal, observe=observe)

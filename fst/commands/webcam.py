@@ -7,7 +7,11 @@ from pathlib import Path
 
 from fst.commands.inference_args import add_model_arguments, add_style_arguments, add_temporal_argument
 
-HELP = "Stylize a camera (or video file or stream URL) live in a window with an FPS overlay; q or Esc quits."
+HELP = (
+    "Stylize a camera (or video file or stream URL) live in a window with an FPS overlay; q or Esc "
+    "quits. With a multi-style model, keys 1-9 pick a style, n the next one, b blends the current "
+    "style 50/50 with the next (b again moves the blend on)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from fst.commands.inference_args import open_model, stylize_options
+    from fst.commands.inference_args import open_model, stylize_options, with_style
     from fst.errors import FstError
     from fst.infer.shipped import fast_variant
     from fst.infer.stylize import check_temporal
@@ -64,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_display and not display:
             print("fst webcam: no display found, running headless (as with --no-display)", file=sys.stderr)
         runner = open_model(args)
+        options = with_style(options, args, runner)
         if display:
             open_window()
         live = isinstance(source, int) or "://" in source

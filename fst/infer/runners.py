@@ -8,7 +8,13 @@ it in numpy, so every file gives the pixels it gave before).
 
     runner = open_runner("model.onnx")          # runtime and device picked automatically
     out = runner(batch)                         # np.ndarray float32 (N, 3, H, W)
+    out = runner(batch, style=weights)          # a multi-style model: (S,) mixing weights
     runner.name, runner.device, runner.info     # "onnxruntime", "cpu", ModelInfo(style=...)
+
+A model holding S > 1 styles (``runner.info.style_names``) takes ``style``: float32
+mixing weights of shape (S,) for the whole batch (fst.infer.style_mix makes them from
+names); None is its first style. Its ONNX graph has a second input ``style`` of shape
+(S,) (fst.infer.export). Single-style models ignore ``style``.
 
 Runtimes and the files they read:
 
@@ -32,6 +38,7 @@ from fst.infer import norm_stats
 from fst.infer.metadata import ModelInfo, border_margin, model_info
 from fst.infer.norm_stats import NormStats
 from fst.infer.shipped import resolve_model
+from fst.infer.style_mix import one_hot
 
 RUNTIMES = ("auto", "torch", "onnxruntime", "opencv")
 DEVICES = ("auto", "cpu", "cuda")
@@ -41,6 +48,7 @@ ONNX_SUFFIXES = (".onnx",)
 # ONNX metadata keys written by fst.infer.export and read back here.
 META_FORMAT = "fst-transformer-onnx"
 INPUT_NAME = "image"
+STYLE_NAME = "style"  # the second input of a multi-style graph: (S,) float32 mixing weights
 OUTPUT_NAME = "stylized"
 
 
@@ -49,16 +57,21 @@ class Runner(Protocol):
 
     ``stats`` (optional): instance-norm statistics to use instead of the batch's own,
     as returned by ``statistics`` (see fst.infer.norm_stats); tiling uses this so every tile
-    is normalised like the whole image.
+    is normalised like the whole image. ``style``: (S,) float32 mixing weights of a
+    multi-style model (None: its first style; ignored by single-style models).
     """
 
     name: str  # "torch", "onnxruntime" or "opencv"
     device: str  # "cpu" or "cuda"
     info: ModelInfo  # what the model file says about itself (fst.infer.metadata)
 
-    def __call__(self, batch: np.ndarray, stats: NormStats | None = None) -> np.ndarray: ...
+    def __call__(
+        self, batch: np.ndarray, stats: NormStats | None = None, style: np.ndarray | None = None
+    ) -> np.ndarray: ...
 
-    def statistics(self, batch: np.ndarray, stats: NormStats | None = None) -> NormStats:
+    def statistics(
+        self, batch: np.ndarray, stats: NormStats | None = None, style: np.ndarray | None = None
+    ) -> NormStats:
         """Per instance-norm layer, the (mean, var) of its input, each (N, C, 1, 1) float32,
         for ``batch`` normalised with its own statistics or, if given, with ``stats``."""
         ...
@@ -98,6 +111,30 @@ def info_from_metadata(meta: dict[str, str], path: Path) -> ModelInfo:
     return model_info(meta, path)
 
 
+def style_weights(style: np.ndarray | None, info: ModelInfo) -> np.ndarray | None:
+    """The (S,) float32 weights a model of S = len(info.style_names) styles runs with: None
+    for a single-style model, ``style`` or one-hot style 0 for a multi-style one."""
+    count = len(info.style_names)
+    if count == 1:
+        return None
+    if style is None:
+        return one_hot(0, count)
+    if np.shape(style) != (count,):
+        raise ValueError(f"style weights must have shape ({count},), got {np.shape(style)}")
+    return np.asarray(style, dtype=np.float32)
+
+
+def onnx_info(path: Path) -> ModelInfo:
+    """The checked ModelInfo of an exported .onnx, read without running it."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise FstError(f"{path}: not a readable ONNX file ({_first_line(exc)})") from None
+    return info_from_metadata({p.key: p.value for p in proto.metadata_props}, path)
+
+
 def _check_batch(batch: np.ndarray) -> np.ndarray:
     """Validate the runner contract and return a C-contiguous float32 array."""
     if batch.ndim != 4 or batch.shape[1] != 3:
@@ -126,21 +163,27 @@ class TorchRunner:
         self.device = device
         self.net = net.to(device)
 
-    def _forward(self, batch: np.ndarray) -> np.ndarray:
+    def _forward(self, batch: np.ndarray, style: np.ndarray | None) -> np.ndarray:
         torch = self._torch
+        weights = style_weights(style, self.info)
         with torch.inference_mode():
             x = torch.from_numpy(_check_batch(batch)).to(self.device)
-            return self.net(x).float().cpu().numpy()
+            mix = None if weights is None else torch.from_numpy(weights).to(self.device)
+            return self.net(x, mix).float().cpu().numpy()
 
-    def __call__(self, batch: np.ndarray, stats: NormStats | None = None) -> np.ndarray:
+    def __call__(
+        self, batch: np.ndarray, stats: NormStats | None = None, style: np.ndarray | None = None
+    ) -> np.ndarray:
         if stats is None:
-            return self._forward(batch)
+            return self._forward(batch, style)
         with norm_stats.torch_hooks(self.net, stats):
-            return self._forward(batch)
+            return self._forward(batch, style)
 
-    def statistics(self, batch: np.ndarray, stats: NormStats | None = None) -> NormStats:
+    def statistics(
+        self, batch: np.ndarray, stats: NormStats | None = None, style: np.ndarray | None = None
+    ) -> NormStats:
         with norm_stats.torch_hooks(self.net, stats) as recorded:
-            self._forward(batch)
+            self._forward(batch, style)
         return recorded
 
 
@@ -173,26 +216,35 @@ class _OnnxRunner:
         """The border margin this runner adds in numpy: none for graphs that add their own."""
         return 0 if self.info.adds_margin else border_margin(*batch.shape[2:])
 
-    def _feed(self, batch: np.ndarray, stats: NormStats | None) -> dict[str, np.ndarray]:
+    def _feed(
+        self, batch: np.ndarray, stats: NormStats | None, style: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
         batch = _check_batch(batch)
         margin = self._margin(batch)
         if margin:
             batch = np.pad(batch, ((0, 0), (0, 0), (margin, margin), (margin, margin)), mode="reflect")
         feed = {INPUT_NAME: batch}
+        weights = style_weights(style, self.info)
+        if weights is not None:
+            feed[STYLE_NAME] = weights
         if stats is not None:
             feed.update(norm_stats.fixed_feed(stats, len(batch)))
         return feed
 
-    def __call__(self, batch: np.ndarray, stats: NormStats | None = None) -> np.ndarray:
+    def __call__(
+        self, batch: np.ndarray, stats: NormStats | None = None, style: np.ndarray | None = None
+    ) -> np.ndarray:
         handle = self._graph if stats is None else self._variant(fixed=True)
-        (out,) = self._run(handle, self._feed(batch, stats), [OUTPUT_NAME])
+        (out,) = self._run(handle, self._feed(batch, stats, style), [OUTPUT_NAME])
         (height, width), m = batch.shape[2:], self._margin(batch)
         return out[:, :, m : m + height, m : m + width]
 
-    def statistics(self, batch: np.ndarray, stats: NormStats | None = None) -> NormStats:
+    def statistics(
+        self, batch: np.ndarray, stats: NormStats | None = None, style: np.ndarray | None = None
+    ) -> NormStats:
         handle = self._variant(fixed=stats is not None)
         names = norm_stats.moment_names(self._norm_count)
-        arrays = self._run(handle, self._feed(batch, stats), names)
+        arrays = self._run(handle, self._feed(batch, stats, style), names)
         return list(zip(arrays[0::2], arrays[1::2], strict=True))
 
     def _load(self, source: str | bytes):
@@ -218,14 +270,19 @@ class OnnxRuntimeRunner(_OnnxRunner):
         use_cuda = device == "cuda" or (device == "auto" and has_cuda)
         self._providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
         self._graph = self._load(str(path))
-        inputs = [i.name for i in self._graph.get_inputs()]
+        inputs = {i.name: i.shape for i in self._graph.get_inputs()}
         outputs = [o.name for o in self._graph.get_outputs()]
-        if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
+        if list(inputs) not in ([INPUT_NAME], [INPUT_NAME, STYLE_NAME]) or outputs != [OUTPUT_NAME]:
             raise FstError(
-                f"{path}: expected input {INPUT_NAME!r} and output {OUTPUT_NAME!r}, found {inputs} -> "
+                f"{path}: expected input {INPUT_NAME!r} and output {OUTPUT_NAME!r}, found {list(inputs)} -> "
                 f"{outputs} (export it with `fst export`)"
             )
         self.info = info_from_metadata(self._graph.get_modelmeta().custom_metadata_map, path)
+        count = len(self.info.styles)
+        if inputs.get(STYLE_NAME) != ([count] if count else None):
+            shape = inputs.get(STYLE_NAME)
+            fit = f"the {count} styles its metadata names" if count else "its metadata (one style)"
+            raise FstError(f"{path}: the graph's {STYLE_NAME!r} input (shape {shape}) does not fit {fit}")
         self.device = "cuda" if "CUDAExecutionProvider" in self._graph.get_providers() else "cpu"
 
     def _load(self, source: str | bytes):
@@ -253,16 +310,9 @@ class OpenCVRunner(_OnnxRunner):
             import cv2
         except ImportError:
             raise FstError("the opencv runtime needs OpenCV 5: pip install opencv-python-headless") from None
-        import onnx
-
         super().__init__(path)
         self._cv2 = cv2
-        try:
-            proto = onnx.load(str(path), load_external_data=False)
-        except Exception as exc:  # protobuf DecodeError and friends
-            raise FstError(f"{path}: not a readable ONNX file ({_first_line(exc)})") from None
-        self.info = info_from_metadata({p.key: p.value for p in proto.metadata_props}, path)
-        del proto
+        self.info = onnx_info(path)
         has_cuda = hasattr(cv2, "cuda") and cv2.cuda.getCudaEnabledDeviceCount() > 0
         if device == "cuda" and not has_cuda:
             raise FstError("--device cuda: this OpenCV build has no CUDA support")

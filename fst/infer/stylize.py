@@ -51,6 +51,8 @@ class StylizeOptions:
     preserve_color: keep the input's chrominance, take only luminance from the style.
     strength: 1 = fully stylized, 0 = the input unchanged, between: linear blend.
     batch_size: images (or tiles) per forward pass.
+    style: mixing weights over a multi-style model's styles, one per style, summing to 1
+        (fst.infer.style_mix.parse_style); None: its first style. Single-style models ignore it.
     """
 
     max_size: int | None = None
@@ -59,6 +61,7 @@ class StylizeOptions:
     preserve_color: bool = False
     strength: float = 1.0
     batch_size: int = 1
+    style: tuple[float, ...] | None = None
 
     def __post_init__(self):
         if not 0.0 <= self.strength <= 1.0:
@@ -83,13 +86,16 @@ def forward(runner: Runner, batch: np.ndarray, options: StylizeOptions) -> np.nd
     reflected border margin is the network's own (fst.models.base.StyleNet).
     """
     height, width = batch.shape[2:]
+    style = None if options.style is None else np.asarray(options.style, dtype=np.float32)
     tile = options.tile
     if tile is None:
         side = budget_side(runner, len(batch))
         tile = side if height * width > side * side else 0
     if not tile or (height <= tile and width <= tile):
-        return run_padded(runner, batch)
-    return np.stack([run_tiled(runner, image, tile, options.overlap, options.batch_size) for image in batch])
+        return run_padded(runner, batch, style=style)
+    return np.stack(
+        [run_tiled(runner, image, tile, options.overlap, options.batch_size, style=style) for image in batch]
+    )
 
 
 # --------------------------------------------------------------------------- colour and blending

@@ -18,7 +18,8 @@ Two things make naive tiles differ from the whole picture, and each has its fix:
 The runner adds the reflected border margin to every pass (to each tile, and to the
 whole image whose statistics are measured), so the memory budget counts it too.
 
-Shapes: images (3, H, W) float32 RGB in [0, 1]; the runner contract of fst.infer.runners.
+Shapes: images (3, H, W) float32 RGB in [0, 1]; the runner contract of fst.infer.runners
+(``style``: the (S,) mixing weights of a multi-style model, passed to every pass).
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ DEFAULT_OVERLAP = 96  # pixels shared by neighbouring tiles (at most half a tile
 EDGE_WEIGHT = 1e-3  # weight of a tile's outermost overlap quarter (~0, but never 0)
 
 
-def run_padded(runner: Runner, batch: np.ndarray, stats: NormStats | None = None) -> np.ndarray:
-    """runner(batch, stats) for any H, W >= 1: sides under MIN_SIDE are edge-padded, then cropped.
+def run_padded(
+    runner: Runner, batch: np.ndarray, stats: NormStats | None = None, style: np.ndarray | None = None
+) -> np.ndarray:
+    """runner(batch, stats, style) for any H, W >= 1: sides under MIN_SIDE are edge-padded, then cropped.
 
     batch: (N, 3, H, W) float32 in [0, 1] -> same shape.
     """
@@ -54,7 +57,7 @@ def run_padded(runner: Runner, batch: np.ndarray, stats: NormStats | None = None
     pad_h, pad_w = max(0, MIN_SIDE - height), max(0, MIN_SIDE - width)
     if pad_h or pad_w:
         batch = np.pad(batch, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="edge")
-    return runner(batch, stats)[:, :, :height, :width]
+    return runner(batch, stats, style)[:, :, :height, :width]
 
 
 def resize_rgb(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -145,19 +148,21 @@ class TilePlan:
         return np.stack([image[:, r0:r1, c0:c1] for r0, r1, c0, c1 in (self.boxes[i] for i in ids)])
 
 
-def whole_image_statistics(runner: Runner, image: np.ndarray, stats_side: int) -> NormStats:
+def whole_image_statistics(
+    runner: Runner, image: np.ndarray, stats_side: int, style: np.ndarray | None = None
+) -> NormStats:
     """Norm statistics of one (3, H, W) image: exact when it has at most stats_side**2
     pixels, else extrapolated from two downscaled copies (see the module docstring)."""
     height, width = image.shape[1:]
     if height * width <= stats_side * stats_side:
-        return runner.statistics(image[None])
+        return runner.statistics(image[None], style=style)
     fine_scale = stats_side / math.sqrt(height * width)
     coarse_scale = fine_scale / math.sqrt(2)
     measured = []
     for scale in (coarse_scale, fine_scale):
         size = (max(MIN_SIDE, round(width * scale)), max(MIN_SIDE, round(height * scale)))
         small = resize_rgb(image.transpose(1, 2, 0)[None], size)[0].transpose(2, 0, 1)
-        measured.append(runner.statistics(small[None]))
+        measured.append(runner.statistics(small[None], style=style))
     return extrapolate(measured[0], coarse_scale, measured[1], fine_scale)
 
 
@@ -168,6 +173,7 @@ def run_tiled(
     overlap: int | None = None,
     batch_size: int = 1,
     stats_side: int | None = None,
+    style: np.ndarray | None = None,
 ) -> np.ndarray:
     """Stylize one (3, H, W) float32 image in overlapping tiles -> (3, H, W).
 
@@ -179,11 +185,11 @@ def run_tiled(
     overlap = default_overlap(tile) if overlap is None else overlap
     plan = TilePlan(height, width, tile, overlap)
     stats_side = stats_side or max(tile, budget_side(runner))
-    stats = whole_image_statistics(runner, image, stats_side)
+    stats = whole_image_statistics(runner, image, stats_side, style)
     total = np.zeros_like(image)
     weight_sum = np.zeros((1, height, width), dtype=np.float32)
     for ids in plan.groups(batch_size):
-        outs = run_padded(runner, plan.crops(image, ids), stats)
+        outs = run_padded(runner, plan.crops(image, ids), stats, style)
         for i, out in zip(ids, outs, strict=True):
             r0, r1, c0, c1 = plan.boxes[i]
             total[:, r0:r1, c0:c1] += out * plan.weights[i]

@@ -11,6 +11,10 @@ display (no DISPLAY, or ``display=False``) the loop still runs; ``output`` recor
 stylized stream (without the overlay) to a video file through fst.infer.video.open_writer,
 atomically. Ctrl+C stops the loop and keeps what was recorded.
 
+With a model holding several styles, keys switch and blend them while it runs
+(StyleKeys): 1-9 pick style 1-9, n the next style, b a 50/50 blend of the current style
+and the next (b again moves the blend one style on). The overlay names the mix.
+
 Frames from OpenCV are (H, W, 3) uint8 BGR. Imports no torch.
 """
 
@@ -21,7 +25,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -32,6 +36,7 @@ from tqdm import tqdm  # noqa: E402
 
 from fst.errors import FstError  # noqa: E402
 from fst.infer.runners import Runner  # noqa: E402
+from fst.infer.style_mix import blend, describe_mix, one_hot  # noqa: E402
 from fst.infer.stylize import DEFAULTS, StylizeOptions, stylize_frames  # noqa: E402
 from fst.infer.temporal import LIVE_FLOW, TemporalBlender, blending_strength  # noqa: E402
 from fst.infer.video import open_writer  # noqa: E402
@@ -39,6 +44,7 @@ from fst.infer.video import open_writer  # noqa: E402
 CPU_PROCESSING_SIDE = 320  # long side of the default processing size on a CPU
 WINDOW = "fst webcam (q or Esc quits)"
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # 27: Esc
+NEXT_KEYS, BLEND_KEYS = (ord("n"), ord("N")), (ord("b"), ord("B"))  # and "1"-"9": StyleKeys
 FALLBACK_FPS = 30.0  # frame rate recorded when the source states none
 LIVE_TIME_BASE = Fraction(1, 1000)  # live sources are recorded with wall-clock milliseconds
 FPS_SMOOTHING = 0.1  # weight of the newest frame in the moving average of the frame rate
@@ -105,10 +111,46 @@ def open_window() -> None:
         ) from None
 
 
-def window_wants_quit() -> bool:
-    """Pump the window's events for 1 ms; True on q, Q, Esc or when the window was closed."""
+def window_key() -> int | None:
+    """Pump the window's events for 1 ms -> the key pressed (0xFF: none), or None to quit
+    (q, Q, Esc, or the window was closed)."""
     key = cv2.waitKey(1) & 0xFF
-    return key in QUIT_KEYS or cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+    return None if key in QUIT_KEYS or cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1 else key
+
+
+class StyleKeys:
+    """The style mix of a live loop over a model's styles ``names``, changed by keys.
+
+    Starts at ``weights`` (S floats, e.g. from --style; None: style 1). ``press(key)``:
+    "1"-"9" pick that style alone, "n" the next style alone, "b" a 50/50 blend of the
+    current style and the next, and b again moves the blend one style on (wrapping).
+    It returns whether the mix changed; ``weights`` is the current mix, S floats summing to 1.
+    """
+
+    def __init__(self, names: tuple[str, ...], weights: tuple[float, ...] | None = None):
+        self.names = names
+        self.weights = weights or tuple(one_hot(0, len(names)).tolist())
+        self.current = int(np.argmax(self.weights))  # the style that n and b move on from
+        self.blended = False
+
+    def press(self, key: int) -> bool:
+        count, before = len(self.names), self.weights
+        if ord("1") <= key <= ord("9") and key - ord("1") < count:
+            self.current, self.blended = key - ord("1"), False
+        elif key in NEXT_KEYS:
+            self.current, self.blended = (self.current + 1) % count, False
+        elif key in BLEND_KEYS:
+            self.current = (self.current + 1) % count if self.blended else self.current
+            self.blended = True
+        else:
+            return False
+        amount = 0.5 if self.blended else 0.0
+        self.weights = tuple(blend(self.current, (self.current + 1) % count, amount, count).tolist())
+        return self.weights != before
+
+    def label(self) -> str:
+        """The mix as the overlay shows it, e.g. 'great_wave 50% + starry_night 50%'."""
+        return describe_mix(self.weights, self.names)
 
 
 class FpsMeter:
@@ -208,6 +250,7 @@ def run_webcam(
     if max_frames is not None:
         total = min(total or max_frames, max_frames)
     meter, frames = FpsMeter(), 0
+    styles = StyleKeys(runner.info.style_names, options.style)
     recording = open_writer(output, width, height, time_base, rate) if output else contextlib.nullcontext()
     with recording as writer, tqdm(total=total, unit="frame", desc="webcam", dynamic_ncols=True) as bar:
         try:
@@ -220,9 +263,13 @@ def run_webcam(
                 frames += 1
                 bar.update()
                 if display:
-                    cv2.imshow(WINDOW, draw_label(styled, f"{fps:4.1f} fps  {work[0]}x{work[1]}"))
-                    if window_wants_quit():
+                    label = f"{fps:4.1f} fps  {work[0]}x{work[1]}  {styles.label()}"
+                    cv2.imshow(WINDOW, draw_label(styled, label))
+                    key = window_key()
+                    if key is None:
                         break
+                    if styles.press(key):
+                        options = replace(options, style=styles.weights)
                 ok, frame = capture.read()
                 shot = time.perf_counter()
         except KeyboardInterrupt:  # the usual way to stop a headless run: keep the recording

@@ -94,7 +94,9 @@ def test_automatic_tiling_above_the_memory_budget(runner, monkeypatch):
     shapes = []
     real_call = type(runner).__call__
     monkeypatch.setattr(
-        type(runner), "__call__", lambda self, b, s=None: shapes.append(b.shape) or real_call(self, b, s)
+        type(runner),
+        "__call__",
+        lambda self, b, s=None, style=None: shapes.append(b.shape) or real_call(self, b, s, style),
     )
     frames = (photo(128, 96, seed=3).transpose(1, 2, 0)[None] * 255).round().astype(np.uint8)
     out = stylize_frames(runner, frames)

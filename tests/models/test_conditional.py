@@ -8,19 +8,9 @@ import torch
 from fst.models import add_style, build_transformer
 from fst.models.conditional import ConditionalInstanceNorm2d, style_norms
 from fst.models.transformer import TransformerConfig
-from tests.inference_models import one_torch_thread  # noqa: F401 (autouse fixture)
+from tests.inference_models import one_torch_thread, tiny_multi_net  # noqa: F401 (autouse fixture)
 
 ARCHS = ["johnson", "fast"]
-
-
-def two_style_net(arch: str, seed: int = 0) -> torch.nn.Module:
-    """A tiny 2-style network whose two styles have clearly different γ/β."""
-    torch.manual_seed(seed)
-    net = build_transformer(TransformerConfig(width=8, num_res_blocks=1, arch=arch, num_styles=2))
-    with torch.no_grad():
-        for p in net.style_parameters():
-            p.uniform_(-1.0, 1.5)
-    return net.eval()
 
 
 def with_norm_rows(net: torch.nn.Module, rows) -> torch.nn.Module:
@@ -37,7 +27,7 @@ def with_norm_rows(net: torch.nn.Module, rows) -> torch.nn.Module:
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("index", [0, 1])
 def test_one_hot_weights_give_the_single_style_network_of_that_style(arch, index):
-    net = two_style_net(arch)
+    net = tiny_multi_net(arch=arch)
     single = with_norm_rows(net, lambda rows: rows[index])
     x = torch.rand(2, 3, 20, 28)
     one_hot = torch.nn.functional.one_hot(torch.tensor(index), 2).float()
@@ -49,7 +39,7 @@ def test_one_hot_weights_give_the_single_style_network_of_that_style(arch, index
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_half_and_half_is_the_network_with_the_average_scale_and_shift(arch):
-    net = two_style_net(arch)
+    net = tiny_multi_net(arch=arch)
     average = with_norm_rows(net, lambda rows: (rows[0] + rows[1]) / 2)
     x = torch.rand(1, 3, 24, 24)
     with torch.no_grad():
@@ -69,7 +59,7 @@ def test_the_norm_mixes_its_rows_linearly():
 
 
 def test_one_row_of_weights_per_image_mixes_each_image_on_its_own():
-    net = two_style_net("johnson")
+    net = tiny_multi_net()
     x = torch.rand(2, 3, 16, 16)
     rows = torch.tensor([[1.0, 0.0], [0.25, 0.75]])
     with torch.no_grad():
@@ -79,7 +69,7 @@ def test_one_row_of_weights_per_image_mixes_each_image_on_its_own():
 
 
 def test_no_style_means_the_first():
-    net = two_style_net("fast")
+    net = tiny_multi_net(arch="fast")
     x = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(net(x), net(x, torch.tensor([1.0, 0.0])))
@@ -89,7 +79,7 @@ def test_no_style_means_the_first():
 @pytest.mark.parametrize("shape", [(3,), (2, 1), (1, 2, 2)])
 def test_weights_of_another_shape_are_refused(shape):
     with pytest.raises(ValueError, match=r"style weights must have shape \(2,\) or \(N, 2\)"):
-        two_style_net("johnson")(torch.rand(1, 3, 16, 16), torch.ones(shape))
+        tiny_multi_net()(torch.rand(1, 3, 16, 16), torch.ones(shape))
 
 
 def test_a_single_style_network_ignores_the_weights():
@@ -102,7 +92,7 @@ def test_a_single_style_network_ignores_the_weights():
 @pytest.mark.parametrize("arch", ARCHS)
 def test_only_the_norms_scale_and_shift_are_per_style(arch):
     """style_parameters: every (S, C) γ and β; every other tensor has a single-style net's shape."""
-    net = two_style_net(arch)
+    net = tiny_multi_net(arch=arch)
     single = build_transformer(TransformerConfig(width=8, num_res_blocks=1, arch=arch))
     style_ids = {id(p) for p in net.style_parameters()}
     shapes = {name: p.shape for name, p in single.named_parameters()}
@@ -122,7 +112,7 @@ def test_single_style_files_keep_their_architecture_description():
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_add_style_copies_everything_and_starts_the_new_style_at_the_mean(arch):
-    net = two_style_net(arch)
+    net = tiny_multi_net(arch=arch)
     grown = add_style(net)
     assert grown.config.num_styles == 3 and not grown.training
     before, after = net.state_dict(), grown.state_dict()
@@ -140,7 +130,7 @@ def test_add_style_copies_everything_and_starts_the_new_style_at_the_mean(arch):
 
 
 def test_add_style_to_a_single_style_network_starts_from_its_style():
-    net = with_norm_rows(two_style_net("johnson"), lambda rows: rows[0])
+    net = with_norm_rows(tiny_multi_net(), lambda rows: rows[0])
     grown = add_style(net)
     x = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
