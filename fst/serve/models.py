@@ -21,6 +21,7 @@ from pathlib import Path
 
 from fst import __version__
 from fst.errors import FstError
+from fst.infer.metadata import ModelInfo
 from fst.infer.runners import ONNX_SUFFIXES, TORCH_SUFFIXES, OnnxRuntimeRunner
 from fst.infer.shipped import path_like, resolve_model, shipped_styles
 from fst.loss.weights import cache_dir
@@ -34,14 +35,15 @@ def resolve_models(specs: list[str]) -> list[ServedModel]:
         raise FstError("no models to serve: pass -m MODEL (an .onnx, .ckpt or .safetensors file)")
     models: list[ServedModel] = []
     for spec in specs:
-        path = resolve_onnx(spec)
+        path, styles = resolve_onnx(spec)
         name = unique_name(url_safe_name(Path(spec).stem if path_like(spec) else spec), models)
-        models.append(ServedModel(name, path))
+        models.append(ServedModel(name, path, styles))
     return models
 
 
-def resolve_onnx(spec: str) -> Path:
-    """One MODEL argument -> a checked ONNX file; FstError (one line) when it is none of the kinds."""
+def resolve_onnx(spec: str) -> tuple[Path, tuple[str, ...]]:
+    """One MODEL argument -> (a checked ONNX file, the styles of a multi-style model); FstError
+    (one line) when it is none of the kinds."""
     path = resolve_model(spec)
     if not path.is_file():
         raise FstError(f"{path}: model file not found")
@@ -50,19 +52,20 @@ def resolve_onnx(spec: str) -> Path:
         path = export_cached(path)
     elif suffix not in ONNX_SUFFIXES:
         raise FstError(f"{path}: unknown model file type (expected .onnx, .ckpt or .safetensors)")
-    check_onnx(path)
-    return path
+    return path, check_onnx(path).styles
 
 
-def check_onnx(path: Path) -> None:
-    """Open ``path`` as every ONNX model is opened (OnnxRuntimeRunner): FstError unless it has
-    the fst export contract. A format-1 file (no border margin in its graph) gets a note:
-    the page runs the graph as it is."""
-    if not OnnxRuntimeRunner(path, device="cpu").info.adds_margin:
+def check_onnx(path: Path) -> ModelInfo:
+    """Open ``path`` as every ONNX model is opened (OnnxRuntimeRunner) -> its ModelInfo;
+    FstError unless it has the fst export contract. A format-1 file (no border margin in its
+    graph) gets a note: the page runs the graph as it is."""
+    info = OnnxRuntimeRunner(path, device="cpu").info
+    if not info.adds_margin:
         print(
             f"fst serve: note: {path} was exported by an older fst: the page runs it without the "
             "border margin of fst stylize (export its .safetensors or .ckpt again with fst export)"
         )
+    return info
 
 
 def export_cached(path: Path) -> Path:

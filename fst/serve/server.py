@@ -5,7 +5,9 @@ Routes (everything else, traversal attempts included, is 404; only GET and HEAD)
     /                      the page (fst/serve/web/index.html)
     /<file>                the page's own files in fst/serve/web/ (app.js, style.css)
     /vendor/<file>         onnxruntime-web, vendored by scripts/vendor_onnxruntime_web.py
-    /models.json           {"models": [{"name": str, "url": str, "bytes": int}, ...]}
+    /models.json           {"models": [{"name": str, "url": str, "bytes": int, "styles": [str]}, ...]}
+                           (styles: the names of a multi-style model's styles, in the order
+                           of its "style" input; [] for a single-style model)
     /models/<name>.onnx    each served ONNX model
 
 Requests are matched against a fixed table built at start-up, never mapped onto the
@@ -62,10 +64,12 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class ServedModel:
-    """One ONNX model offered on the page under ``name`` (unique, URL-safe)."""
+    """One ONNX model offered on the page under ``name`` (unique, URL-safe); ``styles``: the
+    styles of a multi-style model (ModelInfo.styles), () for a single-style one."""
 
     name: str
     path: Path
+    styles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,8 @@ def build_routes(models: list[ServedModel], web_dir: Path = WEB_DIR) -> dict[str
     for model in models:
         url = f"/models/{model.name}.onnx"
         routes[url] = Route(content_type(model.path), model.path)
-        listing.append({"name": model.name, "url": url, "bytes": model.path.stat().st_size})
+        size = model.path.stat().st_size
+        listing.append({"name": model.name, "url": url, "bytes": size, "styles": list(model.styles)})
     routes["/models.json"] = Route(CONTENT_TYPES[".json"], body=json.dumps({"models": listing}).encode())
     return routes
 

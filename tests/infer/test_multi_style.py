@@ -4,6 +4,7 @@ in every runtime, and ``--style`` on the command line as a user types it."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,16 @@ def models(tmp_path_factory) -> dict[str, Path]:
     single = save_tiny_model(folder / "single.safetensors")
     export_onnx(single, folder / "single.onnx")
     return {"safetensors": pair, "onnx": folder / "pair.onnx", "single": folder / "single.onnx"}
+
+
+def ship(models: dict[str, Path], folder: Path) -> Path:
+    """``folder`` as a shipped-styles folder holding the two-style model and the single one."""
+    recipe = {"training": {"steps": 10, "image_size": 64, "wall_time_s": 120}}
+    for name, onnx_file in (("pair", models["onnx"]), ("single", models["single"])):
+        shutil.copy(onnx_file, folder / f"{name}.onnx")
+        shutil.copy(onnx_file.with_suffix(".safetensors"), folder / f"{name}.safetensors")
+        (folder / f"{name}.json").write_text(json.dumps(recipe))
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +259,42 @@ def test_webcam_keys_pick_and_blend_styles():
     assert not keys.press(ord("2")) and not keys.press(ord("9")) and not keys.press(ord("x"))
     mixed = StyleKeys(("a", "b"), (0.3, 0.7))  # from --style: kept until a key changes it
     assert mixed.weights == (0.3, 0.7) and mixed.press(ord("n")) and mixed.weights == (1.0, 0.0)
+
+
+def test_fst_models_lists_the_styles_inside_a_multi_style_model(models, photo, tmp_path, monkeypatch):
+    monkeypatch.setenv("FST_MODELS_DIR", str(ship(models, tmp_path)))
+    result = run_cli("models")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split() == [
+        "pair",
+        "2",
+        "paintings",
+        "10",
+        "steps,",
+        "64",
+        "px",
+        "crops,",
+        "2",
+        "min",
+        "not",
+        "evaluated",
+    ]
+    assert lines[2] == "    styles (pick or mix with --style): ink, fire"
+    assert lines[3].startswith("single ") and len(lines) == 4  # a single-style model: its row alone
+    by_name = run_cli("stylize", str(photo), "-m", "pair", "--style", "fire", "-o", str(tmp_path / "o.png"))
+    assert by_name.returncode == 0, by_name.stderr  # -m NAME takes the shipped multi-style model
+
+
+def test_a_multi_style_checkpoint_names_its_styles_after_its_paintings(tmp_path):
+    from fst.infer.model_file import load_checkpoint
+
+    state = {f"net.{k}": v for k, v in tiny_multi_net().state_dict().items()}
+    hp = {"width": 8, "num_res_blocks": 1, "num_styles": 2}
+    for extra, names in (
+        ({"style_images": ["a/ink.jpg", "b/fire.png"]}, STYLES),
+        ({}, ("style_1", "style_2")),
+    ):
+        torch.save({"state_dict": state, "hyper_parameters": {**hp, **extra}}, tmp_path / "pair.ckpt")
+        net, info = load_checkpoint(tmp_path / "pair.ckpt")
+        assert info.styles == names and net.config.num_styles == 2

@@ -55,6 +55,17 @@ def tiny_model(tmp_path_factory) -> dict[str, Path]:
     return {"safetensors": folder / "tiny.safetensors", "onnx": folder / "tiny.onnx"}
 
 
+@pytest.fixture(scope="module")
+def pair_model(tmp_path_factory) -> Path:
+    """The tiny two-style model (styles "ink", "fire": tests/inference_models.py), exported."""
+    from fst.infer.export import export_onnx
+    from tests.inference_models import save_tiny_multi_model
+
+    folder = tmp_path_factory.mktemp("pair")
+    export_onnx(save_tiny_multi_model(folder / "pair.safetensors"), folder / "pair.onnx")
+    return folder / "pair.onnx"
+
+
 def start_cli_server(*args: str, env: dict | None = None) -> tuple[subprocess.Popen, str, list[str]]:
     """`fst serve ARGS --port 0` in a subprocess -> (process, URL, lines printed before it)."""
     proc = subprocess.Popen(
@@ -165,6 +176,16 @@ def test_model_list_and_model_files(cli_server):
         status, headers, body = get(url, entry["url"])
         assert status == 200 and headers["content-type"] == "application/octet-stream"
         assert body == files[entry["name"]].read_bytes()
+
+
+def test_model_list_names_the_styles_of_a_multi_style_model(tiny_model, pair_model):
+    from fst.serve.models import resolve_models
+    from fst.serve.server import build_routes
+
+    listing = json.loads(
+        build_routes(resolve_models([str(pair_model), str(tiny_model["onnx"])]))["/models.json"].body
+    )
+    assert [(m["name"], m["styles"]) for m in listing["models"]] == [("pair", ["ink", "fire"]), ("tiny", [])]
 
 
 @pytest.mark.parametrize(
@@ -478,3 +499,55 @@ def test_camera_problems_get_a_message(playwright_driver, page_server, camera, m
         assert page.text_content("#camera-toggle") == "Start camera"
     finally:
         browser.close()
+
+
+@needs_chromium
+def test_style_picker_and_blend_slider_mix_a_multi_style_model(playwright_driver, pair_model, tmp_path):
+    """The page feeds the mix of its pickers to the graph's style input: its pixels are
+    fst stylize's for the same weights."""
+    from fst.infer.runners import open_runner
+    from fst.infer.stylize import StylizeOptions, stylize_frames
+    from fst.serve.models import resolve_models
+    from fst.serve.server import make_server, server_url
+
+    server = make_server(resolve_models([str(pair_model)]), port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    browser = launch(playwright_driver, camera="fake")
+    try:
+        page = browser.new_page()
+        page.goto(server_url(server))
+        wait_until(page, MODEL_READY_JS)
+        assert page.is_visible("#mix")
+        assert page.evaluate("() => [...document.getElementById('style-a').options].map(o => o.value)") == [
+            "ink",
+            "fire",
+        ]
+        rgb = np.asarray(random_rgb(tmp_path / "photo.png"))
+        page.set_input_files("#photo-file", str(tmp_path / "photo.png"))
+        runner = open_runner(pair_model)
+        for weights in ((1.0, 0.0), (0.25, 0.75)):
+            if weights[1]:  # blend 75% towards the second picker's style ("fire")
+                page.evaluate(
+                    "() => { const s = document.getElementById('blend'); s.value = 75;"
+                    " s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change')); }"
+                )
+                assert page.text_content("#blend-value") == "75%"
+            wait_until(page, "() => document.getElementById('download').hasAttribute('href')")
+            shown = canvas_pixels(page, "photo-output").astype(float)
+            expected = stylize_frames(runner, rgb[None], StylizeOptions(style=weights))[0]
+            assert np.abs(shown - expected).max() <= 1, weights
+    finally:
+        browser.close()
+        server.shutdown()
+        server.server_close()
+
+
+def random_rgb(path: Path) -> Image.Image:
+    """A 48x40 noisy gradient saved to ``path`` (PNG)."""
+    yy, xx = np.mgrid[0:40, 0:48]
+    noise = np.random.default_rng(2).integers(0, 40, (40, 48, 3))
+    image = Image.fromarray(
+        np.clip(np.stack([xx * 5, yy * 6, 255 - xx * 4], -1) + noise, 0, 255).astype(np.uint8)
+    )
+    image.save(path)
+    return image

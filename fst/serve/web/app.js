@@ -1,11 +1,14 @@
 // The fst serve page: runs an exported fst model with onnxruntime-web on webcam
 // frames and photos. Model contract (fst.infer.export): input "image" and output
-// "stylized", float32 NCHW RGB in [0, 1], any height and width >= 8.
+// "stylized", float32 NCHW RGB in [0, 1], any height and width >= 8. A multi-style model
+// (models.json lists its styles) has a second input "style": float32 (S,) mixing weights,
+// set here by a style picker and a blend slider towards a second style.
 // Backend: WebGPU when the browser offers an adapter, else WASM (threads when the page
 // is cross-origin isolated, which fst serve's headers make it). ?backend=wasm forces WASM.
 import * as ort from "./vendor/ort.webgpu.min.mjs";
 
 const INPUT_NAME = "image";
+const STYLE_NAME = "style";
 const OUTPUT_NAME = "stylized";
 const PHOTO_MAX_SIDE = 1024;
 const FPS_WINDOW_MS = 2000;
@@ -16,12 +19,14 @@ const ui = {
   message: $("message"), cameraToggle: $("camera-toggle"), resolution: $("resolution"), fps: $("fps"),
   frameMs: $("frame-ms"), video: $("video"), cameraInput: $("camera-input"), cameraOutput: $("camera-output"),
   drop: $("drop"), photoFile: $("photo-file"), photoInput: $("photo-input"), photoOutput: $("photo-output"),
-  download: $("download"), photoMax: $("photo-max"),
+  download: $("download"), photoMax: $("photo-max"), mix: $("mix"), styleA: $("style-a"),
+  styleB: $("style-b"), blend: $("blend"), blendValue: $("blend-value"),
 };
 const state = {
   backend: "wasm",
   models: [],
   session: null,
+  styles: [], // the style names of the loaded model ([] for a single-style model)
   queue: Promise.resolve(), // onnxruntime sessions run one call at a time
   stream: null,
   frameTimes: [],
@@ -35,6 +40,29 @@ function showMessage(text, isError = true) {
 
 function strength() {
   return Number(ui.strength.value) / 100;
+}
+
+// The mixing weights of the style pickers: (1 - blend) for the first style, blend for the
+// second, as a float32 (S,) array; null for a single-style model.
+function styleWeights() {
+  if (!state.styles.length) return null;
+  const weights = new Float32Array(state.styles.length);
+  const amount = Number(ui.blend.value) / 100;
+  weights[ui.styleA.selectedIndex] += 1 - amount;
+  weights[ui.styleB.selectedIndex] += amount;
+  return weights;
+}
+
+// Fill the style pickers for ``model`` (hidden for a single-style model).
+function showStyles(model) {
+  state.styles = model.styles || [];
+  for (const picker of [ui.styleA, ui.styleB]) {
+    picker.replaceChildren(...state.styles.map((name) => new Option(name, name)));
+  }
+  ui.styleB.selectedIndex = Math.min(1, state.styles.length - 1);
+  ui.blend.value = "0";
+  ui.blendValue.textContent = "0%";
+  ui.mix.hidden = !state.styles.length;
 }
 
 // ---- backend and model ---------------------------------------------------------
@@ -82,6 +110,7 @@ async function loadModel(model) {
     await exclusive(async () => {
       const old = state.session;
       state.session = session;
+      showStyles(model);
       if (old) await old.release();
     });
     showMessage("");
@@ -137,7 +166,10 @@ function stylize(image) {
   return exclusive(async () => {
     if (!state.session) throw new Error("no model is loaded");
     const input = new ort.Tensor("float32", toPlanar(image), [1, 3, image.height, image.width]);
-    const outputs = await state.session.run({ [INPUT_NAME]: input });
+    const feeds = { [INPUT_NAME]: input };
+    const weights = styleWeights();
+    if (weights) feeds[STYLE_NAME] = new ort.Tensor("float32", weights, [weights.length]);
+    const outputs = await state.session.run(feeds);
     const output = outputs[OUTPUT_NAME];
     const data = output.data;
     input.dispose?.();
@@ -316,6 +348,11 @@ function wireControls() {
     ui.strengthValue.textContent = `${ui.strength.value}%`;
     if (state.photo?.stylized) showPhoto();
   });
+  for (const picker of [ui.styleA, ui.styleB]) {
+    picker.addEventListener("change", () => state.photo && stylizePhoto());
+  }
+  ui.blend.addEventListener("input", () => (ui.blendValue.textContent = `${ui.blend.value}%`));
+  ui.blend.addEventListener("change", () => state.photo && stylizePhoto()); // the camera follows every frame
   ui.photoFile.addEventListener("change", () => ui.photoFile.files[0] && openPhoto(ui.photoFile.files[0]));
   ui.drop.addEventListener("dragover", (event) => {
     event.preventDefault();
