@@ -1,4 +1,5 @@
-"""``fst train --style IMG --data DIR [LightningCLI overrides]``: short form of train.py fit."""
+"""``fst train --style IMG --data DIR [--from MODEL] [LightningCLI overrides]``: short form
+of train.py fit."""
 
 from __future__ import annotations
 
@@ -14,8 +15,20 @@ EPILOG = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.add_argument("--style", required=True, help="the style image (sets --model.style_image)")
+    parser.add_argument(
+        "--style",
+        required=True,
+        help="the style image, or a folder of them for one network holding every style "
+        "(sets --model.style_image)",
+    )
     parser.add_argument("--data", required=True, help="folder of training photos (sets --data.root)")
+    parser.add_argument(
+        "--from",
+        dest="extend",
+        metavar="MODEL",
+        help="add the style(s) to this trained network (shipped name or file), training only "
+        "the new styles' instance-norm scale and shift (sets --model.extend)",
+    )
 
 
 def run_raw(argv: list[str]) -> int:
@@ -32,5 +45,6 @@ def run_raw(argv: list[str]) -> int:
 def run(args: argparse.Namespace, rest: list[str] | None = None) -> int:
     from fst.train.cli import main
 
-    main(["fit", *(rest or []), "--model.style_image", args.style, "--data.root", args.data])
+    extend = ["--model.extend", args.extend] if args.extend else []
+    main(["fit", *(rest or []), "--model.style_image", args.style, "--data.root", args.data, *extend])
     return 0

@@ -112,7 +112,7 @@ def training_step(
     if channels_last:
         module.to(memory_format=torch.channels_last)
         batch = batch.contiguous(memory_format=torch.channels_last)
-    optimizer = module.configure_optimizers()
+    optimizer = module.optimizer()
 
     def step() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)

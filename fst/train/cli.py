@@ -72,21 +72,33 @@ class ExportOnFitEnd(pl.Callback):
             batch_size=datamodule.batch_size,
         )
         model_path = self.directory / f"{self.run_name}.safetensors"
+        styles = [*pl_module.old_styles]  # (name, PNG): a network extended keeps its styles
+        styles += [(path.stem, style_png(path, hp.loss["style_size"])) for path in pl_module.paintings]
         save_model_file(
             pl_module.net,
             model_path,
-            style=Path(hp.style_image).stem,
+            style=styles[0][0] if len(styles) == 1 else self.run_name,
             training=training,
             objective=hp.loss,
-            style_images=[style_png(hp.style_image, hp.loss["style_size"])],
+            style_images=[png for _, png in styles],
+            styles=[name for name, _ in styles] if len(styles) > 1 else (),
         )
-        net = pl_module.net.eval()  # inference mode: as `fst stylize` runs it
+        pl_module.net.eval()  # inference mode: as `fst stylize` runs it
         with torch.no_grad():
             photo = TF.to_tensor(load_rgb(SAMPLE_PHOTO)).unsqueeze(0).to(pl_module.device)
-            stylized = net(photo)[0].float().cpu()
+            stylized = pl_module(photo)[0].float().cpu()  # the run's first painting
         sample_path = self.directory / "sample.jpg"
         save_image(TF.to_pil_image(stylized), sample_path)
         print(f"Inference model: {model_path}\nStylized sample photo: {sample_path}")
+
+
+def default_run_name(style_image: str | list[str]) -> str:
+    """The run's name when --run_name is not given: the painting's file name; for several
+    paintings, their folder's name or the first painting's name plus "_and_N"."""
+    if isinstance(style_image, str):
+        return Path(style_image).name if Path(style_image).is_dir() else Path(style_image).stem
+    first = Path(style_image[0]).stem
+    return first if len(style_image) == 1 else f"{first}_and_{len(style_image) - 1}"
 
 
 class StyleCLI(LightningCLI):
@@ -115,7 +127,7 @@ class StyleCLI(LightningCLI):
         --trainer.default_root_dir."""
         settings = self.config[self.subcommand]
         trainer = self.config_init[self.subcommand]["trainer"]
-        run_name = settings.run_name or Path(settings.model.style_image).stem
+        run_name = settings.run_name or default_run_name(settings.model.style_image)
         root = Path(trainer.get("default_root_dir") or ".")
         directory = root / "checkpoints" / run_name
         extra = []

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Literal
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from pytorch_lightning.loggers import TensorBoardLogger
 from torchvision.utils import make_grid
 
@@ -23,15 +23,18 @@ from fst.loss.objective import PerceptualLoss, load_style_image
 from fst.loss.vgg import check_input_side
 from fst.models import build_transformer
 from fst.models.transformer import TransformerConfig
+from fst.train.paintings import painting_paths
 from fst.train.schedule import lr_factor
-from fst.train.warm_start import copy_weights
+from fst.train.warm_start import copy_weights, extended_network
 
 
 class StyleTransferModule(pl.LightningModule):
-    """Trains one stylisation network for one painting.
+    """Trains one stylisation network for one painting, or for several at once.
 
     Args:
-        style_image: path of the painting.
+        style_image: path of the painting; or a folder of paintings, or a list of them: one
+            network holding a style per painting (conditional instance norm, fst.models.
+            conditional), each training image drawn against a random one of them.
         loss: the objective's settings (fst.loss.config.LossConfig; ``--model.loss.*``), or
             their to_dict() values (as in hparams["loss"]).
         width, num_res_blocks: network size (32 and 5 in the paper); width None: the
@@ -46,12 +49,15 @@ class StyleTransferModule(pl.LightningModule):
         warmup_steps: steps of linear warm-up from 0 to ``lr`` (either schedule).
         init_from: start from the weights of a trained network of the same architecture (a
             shipped style name, a .safetensors model file or a .ckpt) instead of from scratch.
+        extend: a trained network (as for init_from) to add the painting(s) to: the new
+            network holds its styles and the new ones, and only the new styles' γ/β are
+            trained; every other tensor stays bit for bit as it was.
         sample_every_n_steps: how often to log stylized sample photos to TensorBoard.
     """
 
     def __init__(
         self,
-        style_image: str,
+        style_image: str | list[str],
         loss: LossConfig = LossConfig(),  # a shared default: never mutated
         width: int | None = None,
         num_res_blocks: int = 5,
@@ -61,6 +67,7 @@ class StyleTransferModule(pl.LightningModule):
         lr_schedule: Literal["constant", "cosine"] = "constant",
         warmup_steps: int = 0,
         init_from: str | None = None,
+        extend: str | None = None,
         sample_every_n_steps: int = 500,
     ):
         super().__init__()
@@ -70,26 +77,45 @@ class StyleTransferModule(pl.LightningModule):
         # Plain values (checkpoints load with weights_only); through save_hyperparameters,
         # so the logger's hparams.yaml (hparams_initial) holds them too.
         self.save_hyperparameters({"loss": loss.to_dict()})
-        style = load_style_image(style_image, loss.style_size)  # fails fast, before VGG loads
-        check_input_side(*style.shape[-2:], loss.style_layers, f"{style_image} (at --model.loss.style_size)")
-        self.net = build_transformer(TransformerConfig(width=width, num_res_blocks=num_res_blocks, arch=arch))
+        self.paintings = painting_paths(style_image)
+        styles = [load_style_image(path, loss.style_size) for path in self.paintings]  # fails fast
+        for path, style in zip(self.paintings, styles, strict=True):
+            check_input_side(*style.shape[-2:], loss.style_layers, f"{path} (at --model.loss.style_size)")
+        if extend is not None:  # the source's styles first, then the new ones
+            self.net, self.old_styles = extended_network(extend, len(styles))
+        else:
+            config = TransformerConfig(
+                width=width, num_res_blocks=num_res_blocks, arch=arch, num_styles=len(styles)
+            )
+            self.net, self.old_styles = build_transformer(config), ()
         if init_from is not None:
             copy_weights(init_from, self.net)
-        self.loss = PerceptualLoss(loss, [style], [Path(style_image).stem])
+        self.loss = PerceptualLoss(loss, styles, [path.stem for path in self.paintings])
         self.strict_loading = False  # checkpoints leave out the frozen VGG weights
         self.sample_photos: torch.Tensor | None = None
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) in [0, 1] -> stylized, same shape."""
-        return self.net(x)
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 3, H, W) in [0, 1] -> stylized, same shape; style: (N,) index of the
+        painting of each image (None: the first)."""
+        if self.net.config.num_styles == 1:
+            return self.net(x)
+        index = torch.zeros(len(x), dtype=torch.long, device=x.device) if style is None else style
+        weights = F.one_hot(index + len(self.old_styles), self.net.config.num_styles)
+        return self.net(x, weights.to(x.dtype))
 
     def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """All loss terms for a content batch (N, 3, H, W); "total" is the objective."""
+        """All loss terms for a content batch (N, 3, H, W), each image against a random
+        painting of the run; "total" is the objective."""
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.loss(self.net(x), x)
+        style = (
+            torch.randint(len(self.paintings), (len(x),), device=x.device)
+            if len(self.paintings) > 1
+            else None
+        )
+        return self.loss(self(x, style), x, style)
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         terms = self.losses(batch)
@@ -119,12 +145,17 @@ class StyleTransferModule(pl.LightningModule):
         if self.sample_photos is None or not isinstance(self.logger, TensorBoardLogger):
             return
         photos = self.sample_photos.to(self.device)
-        grid = make_grid(torch.cat([photos, self.net(photos)]), nrow=len(photos), padding=2)
+        style = torch.arange(len(photos), device=self.device) % len(self.paintings)  # several: one each
+        grid = make_grid(torch.cat([photos, self(photos, style)]), nrow=len(photos), padding=2)
         self.logger.experiment.add_image("samples", grid, self.global_step)
 
+    def optimizer(self) -> torch.optim.Optimizer:
+        """Adam over the trained tensors (with --model.extend: the style parameters only)."""
+        trained = self.net.style_parameters() if self.old_styles else self.net.parameters()
+        return torch.optim.Adam(trained, lr=self.hparams.lr)
+
     def configure_optimizers(self) -> dict:
-        hp = self.hparams
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=hp.lr)
+        hp, optimizer = self.hparams, self.optimizer()
         total = self.trainer.estimated_stepping_batches  # --trainer.max_steps, or the epochs' batches
         if math.isinf(total) and hp.lr_schedule != "constant":
             raise FstError(f"lr_schedule {hp.lr_schedule} needs a length: set --trainer.max_steps")
@@ -133,6 +164,9 @@ class StyleTransferModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The network as built (with --model.extend: the source's size, plus the styles), so
+        # fst.infer.model_file.load_checkpoint rebuilds it from the checkpoint alone.
+        checkpoint["hyper_parameters"].update(self.net.config.to_dict())
         state = checkpoint["state_dict"]
         for key in [k for k in state if k.startswith("loss.vgg.")]:
             del state[key]

@@ -1,10 +1,12 @@
-"""Warm start: a new training run that begins from a trained network's weights."""
+"""Warm start: a new training run that begins from a trained network's weights, or
+extends a trained network with new styles."""
 
 from __future__ import annotations
 
 from torch import nn
 
 from fst.errors import FstError
+from fst.models import add_style
 
 
 def copy_weights(spec: str, net: nn.Module) -> None:
@@ -21,6 +23,27 @@ def copy_weights(spec: str, net: nn.Module) -> None:
             "--model.width and --model.num_res_blocks to match it"
         )
     net.load_state_dict(source.state_dict())
+
+
+def extended_network(spec: str, new_styles: int) -> tuple[nn.Module, tuple[tuple[str, bytes], ...]]:
+    """The network of ``spec`` grown by ``new_styles`` styles (fst.models.add_style), with
+    every tensor but the style parameters (γ/β) frozen; and the (name, PNG) of each style it
+    held. FstError (one line) when the file does not store its style images."""
+    from fst.infer.model_file import load_net
+    from fst.infer.shipped import resolve_model
+
+    net, info = load_net(resolve_model(spec, runtime="torch"))
+    names = info.styles or (info.style,)
+    if len(info.style_images) != len(names):
+        raise FstError(f"--model.extend {spec}: it stores no style images (a format-1 file)")
+    for _ in range(new_styles):
+        net = add_style(net)
+    net = net.float().train()
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    for parameter in net.style_parameters():
+        parameter.requires_grad_(True)
+    return net, tuple(zip(names, info.style_images, strict=True))
 
 
 def describe_arch(arch: dict) -> str:

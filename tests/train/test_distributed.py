@@ -21,6 +21,7 @@ TINY = [
     "--model.sample_every_n_steps", "100", "--data.image_size", "32", "--data.num_workers", "0",
     "--data.num_samples", "2", "--seed_everything", "0", "--trainer.max_steps", str(STEPS),
     "--trainer.log_every_n_steps", "1", "--trainer.enable_progress_bar", "false", "--run_name", "tiny",
+    "--trainer.precision", "32-true",  # the comparison is to 1e-5: not bf16, where it is the default
 ]  # fmt: skip
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # two processes share two cores
 
