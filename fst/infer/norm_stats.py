@@ -10,11 +10,12 @@ then run each tile with those statistics fixed:
 Statistics (NormStats) are a list with one (mean, var) pair per instance-norm layer, in
 execution order, each a float32 array of shape (N, C, 1, 1) (N = 1: shared by a batch).
 
-Two backends, one meaning. PyTorch: forward hooks on nn.InstanceNorm2d (torch is
-imported only inside those functions). ONNX (ONNX Runtime and OpenCV DNN): rewritten
-copies of the exported graph. Both a *record* pass (each norm layer's input moments
-as extra outputs) and a *fixed* pass (norm layers read mean/var from extra inputs, and
-still record their input moments) exist in both.
+Two backends, one meaning. PyTorch: forward hooks on nn.InstanceNorm2d and on the
+conditional norms of multi-style networks (torch is imported only inside those
+functions). ONNX (ONNX Runtime and OpenCV DNN): rewritten copies of the exported graph.
+Both a *record* pass (each norm layer's input moments as extra outputs) and a *fixed*
+pass (norm layers read mean/var from extra inputs, and still record their input
+moments) exist in both.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def torch_hooks(net, fixed: NormStats | None = None) -> Iterator[NormStats]:
     into the yielded list and, with ``fixed``, normalise with those statistics instead."""
     import torch
 
-    norms = [m for m in net.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    from fst.models.conditional import ConditionalInstanceNorm2d
+
+    norms = [m for m in net.modules() if isinstance(m, (torch.nn.InstanceNorm2d, ConditionalInstanceNorm2d))]
     if fixed is not None and len(fixed) != len(norms):
         raise ValueError(f"{len(fixed)} statistics for {len(norms)} instance-norm layers")
     position = {id(m): i for i, m in enumerate(norms)}
@@ -76,9 +79,13 @@ def torch_hooks(net, fixed: NormStats | None = None) -> Iterator[NormStats]:
             return None
         mean, var = (torch.from_numpy(a).to(x.device, x.dtype) for a in fixed[position[id(module)]])
         out = (x - mean) / torch.sqrt(var + module.eps)
-        if module.affine:
-            out = out * module.weight[:, None, None] + module.bias[:, None, None]
-        return out
+        if isinstance(module, ConditionalInstanceNorm2d):  # inputs: (x, style weights)
+            scale, shift = module.mix(inputs[1])  # (C,) or (N, C)
+        elif module.affine:
+            scale, shift = module.weight, module.bias
+        else:
+            return out
+        return out * scale[..., None, None] + shift[..., None, None]
 
     handles = [m.register_forward_hook(hook) for m in norms]
     try:

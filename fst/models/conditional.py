@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -42,16 +43,23 @@ class ConditionalInstanceNorm2d(StyleModule):
     forward(x, style): x (N, C, H, W); style (S,) or (N, S) mixing weights -> (N, C, H, W).
     """
 
+    eps = 1e-5  # as nn.InstanceNorm2d
+
     def __init__(self, channels: int, num_styles: int):
         super().__init__()
-        self.norm = nn.InstanceNorm2d(channels)  # no affine: the scale and shift are mixed here
         self.weight = nn.Parameter(torch.ones(num_styles, channels))
         self.bias = nn.Parameter(torch.zeros(num_styles, channels))
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def mix(self, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scale and shift for ``style``: (C,) each for (S,) weights, (N, C) for (N, S)."""
         style = style.to(self.weight.dtype)
-        shape = (-1, self.weight.shape[1], 1, 1)  # (1, C, 1, 1) for (S,) weights, (N, C, 1, 1) for (N, S)
-        return self.norm(x) * (style @ self.weight).reshape(shape) + (style @ self.bias).reshape(shape)
+        return style @ self.weight, style @ self.bias
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.mix(style)
+        if style.dim() == 1:  # one mix for the batch: a plain instance norm (one ONNX operator)
+            return F.instance_norm(x, weight=scale, bias=shift, eps=self.eps)
+        return F.instance_norm(x, eps=self.eps) * scale[..., None, None] + shift[..., None, None]
 
 
 def instance_norm(channels: int, num_styles: int = 1) -> nn.Module:
