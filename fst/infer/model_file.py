@@ -178,13 +178,12 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, ModelInfo]:
 
 
 def checkpoint_styles(hp: dict, num_styles: int) -> tuple[str, ...]:
-    """The style names of a multi-style checkpoint: the file names (without suffix) of its
-    ``style_images`` hyper-parameter when they fit, else style_1, style_2, ...; () for one style."""
+    """The style names of a multi-style checkpoint: its ``styles`` hyper-parameter (a list of
+    names, as in model files) when it fits, else style_1, style_2, ...; () for one style."""
     if num_styles == 1:
         return ()
-    paths = hp.get("style_images")
-    names = [Path(str(p)).stem for p in paths] if isinstance(paths, list) else []
-    if styles_problem(names, num_styles, 0):
+    names = hp.get("styles")
+    if not isinstance(names, list) or styles_problem(names, num_styles, 0):
         names = [f"style_{i + 1}" for i in range(num_styles)]
     return tuple(names)
 
