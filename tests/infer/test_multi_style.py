@@ -286,14 +286,14 @@ def test_fst_models_lists_the_styles_inside_a_multi_style_model(models, photo, t
     assert by_name.returncode == 0, by_name.stderr  # -m NAME takes the shipped multi-style model
 
 
-def test_a_multi_style_checkpoint_names_its_styles_after_its_paintings(tmp_path):
+def test_a_multi_style_checkpoint_names_its_styles(tmp_path):
     from fst.infer.model_file import load_checkpoint
 
     state = {f"net.{k}": v for k, v in tiny_multi_net().state_dict().items()}
     hp = {"width": 8, "num_res_blocks": 1, "num_styles": 2}
     for extra, names in (
-        ({"style_images": ["a/ink.jpg", "b/fire.png"]}, STYLES),
-        ({}, ("style_1", "style_2")),
+        ({"styles": list(STYLES)}, STYLES),
+        ({"styles": ["ink"]}, ("style_1", "style_2")),  # names that do not fit: numbered
     ):
         torch.save({"state_dict": state, "hyper_parameters": {**hp, **extra}}, tmp_path / "pair.ckpt")
         net, info = load_checkpoint(tmp_path / "pair.ckpt")
