@@ -15,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--style",
         type=Path,
-        help="the style image to score against (default: the one stored in the model file)",
+        help="the style image to score against (default: the one stored in the model file); "
+        "for a model holding several styles, the name of the one to evaluate (default: its first)",
     )
     parser.add_argument("--content", type=Path, required=True, help="a folder of photos (or one photo)")
     parser.add_argument("--size", type=int, default=256, help="long side of each photo (default 256)")
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise FstError(f"{json_path.parent}: output folder does not exist")
 
     import json
+    from functools import partial
 
     from tqdm import tqdm
 
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from fst.loss.weights import cache_dir
     from fst.measure.evaluate import (
         evaluate_image,
+        evaluated_style,
         format_iterations,
         markdown_table,
         model_objective,
@@ -75,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
 
     curves = None if args.no_cache else cache_dir() / "lbfgs"
     runner = open_runner(model, args.runtime, args.device)
+    weights = evaluated_style(runner.info, args.style)
     objective = model_objective(runner, args.style, "cuda" if runner.device == "cuda" else "cpu", model)
+    if weights is not None:  # one style of a multi-style network
+        runner = partial(runner, style=weights)
     meter = QualityMeter(objective.styles[0], objective.vgg)
     results, skipped, checkpoints = [], 0, sorted(set(args.iters))
     for number, photo in enumerate(photos, 1):

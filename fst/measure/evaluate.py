@@ -31,7 +31,9 @@ import torch
 from fst import __version__
 from fst.errors import FstError
 from fst.imageio import atomic_path
+from fst.infer.metadata import ModelInfo
 from fst.infer.runners import Runner
+from fst.infer.style_mix import one_hot, unknown_style
 from fst.loss.config import LossConfig
 from fst.loss.objective import PerceptualLoss, load_style_image
 from fst.measure.optimize import lbfgs_iterations, measure
@@ -139,17 +141,36 @@ def curve_key(objective: PerceptualLoss, content: torch.Tensor, length: int, see
     return digest.hexdigest()[:32]
 
 
+def evaluated_style(info: ModelInfo, style: str | Path | None) -> np.ndarray | None:
+    """The (S,) one-hot weights of the style of a multi-style model that ``style`` names
+    (None: its first; an image file: its first, scored against that image); None for a
+    single-style model. FstError for a name the model does not hold."""
+    names = info.style_names
+    if len(names) == 1:
+        return None
+    name = names[0] if style is None or Path(style).is_file() else str(style)
+    if name not in names:
+        raise FstError(unknown_style(name, names))
+    return one_hot(names.index(name), len(names))
+
+
 def model_objective(
     runner: Runner, style: str | Path | None = None, device: str = "cpu", origin: str | Path | None = None
 ) -> PerceptualLoss:
     """The objective ``runner``'s network was trained with: its stored LossConfig and style
-    images, or ``style`` (an image file) in place of the stored images. ``origin``: the
-    model file, for messages (default: the runner's ``path``, where it has one).
+    images; for ``style`` naming one of the styles of a multi-style model, that style's
+    alone; for ``style`` an image file, that image in place of the stored ones. ``origin``:
+    the model file, for messages (default: the runner's ``path``, where it has one).
 
     Raises FstError when the model stores no style image and none is given.
     """
     info = runner.info
     origin = str(origin or getattr(runner, "path", None) or "the model file")
+    names = info.style_names
+    if style is not None and len(names) > 1 and str(style) in names and len(info.style_images) == len(names):
+        index = names.index(str(style))
+        image = info.style_images[index]
+        return PerceptualLoss.from_stored(info.objective, [image], [names[index]], origin).to(device)
     if style is not None:
         return PerceptualLoss.from_files(LossConfig.from_dict(info.objective, origin), [style]).to(device)
     if info.style_images:

@@ -72,16 +72,17 @@ class ExportOnFitEnd(pl.Callback):
             batch_size=datamodule.batch_size,
         )
         model_path = self.directory / f"{self.run_name}.safetensors"
-        styles = [*pl_module.old_styles]  # (name, PNG): a network extended keeps its styles
-        styles += [(path.stem, style_png(path, hp.loss["style_size"])) for path in pl_module.paintings]
+        pngs = [png for _, png in pl_module.old_styles]  # a network extended keeps its styles
+        pngs += [style_png(path, hp.loss["style_size"]) for path in pl_module.paintings]
+        names = pl_module.style_names
         save_model_file(
             pl_module.net,
             model_path,
-            style=styles[0][0] if len(styles) == 1 else self.run_name,
+            style=names[0] if len(names) == 1 else self.run_name,
             training=training,
             objective=hp.loss,
-            style_images=[png for _, png in styles],
-            styles=[name for name, _ in styles] if len(styles) > 1 else (),
+            style_images=pngs,
+            styles=names if len(names) > 1 else (),
         )
         pl_module.net.eval()  # inference mode: as `fst stylize` runs it
         with torch.no_grad():

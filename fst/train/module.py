@@ -91,6 +91,7 @@ class StyleTransferModule(pl.LightningModule):
         if init_from is not None:
             copy_weights(init_from, self.net)
         self.loss = PerceptualLoss(loss, styles, [path.stem for path in self.paintings])
+        self.style_names = [name for name, _ in self.old_styles] + self.loss.names
         self.strict_loading = False  # checkpoints leave out the frozen VGG weights
         self.sample_photos: torch.Tensor | None = None
         if channels_last:
@@ -167,6 +168,8 @@ class StyleTransferModule(pl.LightningModule):
         # The network as built (with --model.extend: the source's size, plus the styles), so
         # fst.infer.model_file.load_checkpoint rebuilds it from the checkpoint alone.
         checkpoint["hyper_parameters"].update(self.net.config.to_dict())
+        if self.net.config.num_styles > 1:  # their names, in the order of the style weights
+            checkpoint["hyper_parameters"]["styles"] = [*self.style_names]
         state = checkpoint["state_dict"]
         for key in [k for k in state if k.startswith("loss.vgg.")]:
             del state[key]

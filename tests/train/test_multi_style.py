@@ -1,11 +1,13 @@
 """Training one network for several paintings, and adding a painting to a trained one
 (--from: only the new style's γ/β change), as a user runs it."""
 
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from fst.infer.model_file import load_model_file
+from fst.infer.model_file import load_checkpoint, load_model_file
 from fst.loss.objective import load_style_image, png_to_tensor
 from tests.conftest import REPO, random_photo, run_cli
 from tests.train.test_training import TINY
@@ -34,6 +36,8 @@ def test_a_folder_of_paintings_then_one_more_with_from(tmp_path, photo_dir, pain
     assert torch.equal(
         png_to_tensor(info.style_images[1], "t"), load_style_image(paintings / "b_second.png", 40)
     )
+    checkpoint_net, checkpoint_info = load_checkpoint(path.with_name("last.ckpt"))
+    assert checkpoint_info.styles == info.styles and checkpoint_net.config == net.config
     before = load_file(path)
     norms = [key for key, value in before.items() if value.ndim == 2 and value.shape[0] == 2]
     assert norms and all(key.endswith((".weight", ".bias")) for key in norms)
@@ -65,3 +69,26 @@ def test_from_a_file_without_style_images_or_a_missing_one_is_one_line(tmp_path,
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("fst: error: ")
     assert "missing.safetensors" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_scores_the_named_style_of_a_multi_style_network(tmp_path, photo_dir, paintings):
+    trained = run_cli(
+        str(REPO / "train.py"), "fit", "--model.style_image", str(paintings), "--data.root", str(photo_dir),
+        *TINY, "--trainer.max_steps", "2", cwd=tmp_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    model = tmp_path / "checkpoints" / "tiny" / "tiny.safetensors"
+    reports = {}
+    for name in ("a_first", "b_second"):
+        report = tmp_path / f"{name}.json"
+        result = run_cli("evaluate", str(model), "--content", str(photo_dir), "--style", name, "--iters", "1",
+                         "--size", "32", "--limit", "1", "--json", str(report))  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        reports[name] = json.loads(report.read_text())["summary"]
+    # Two styles of one network, each scored against its own painting: different distances.
+    assert reports["a_first"]["style_distance_median"] != reports["b_second"]["style_distance_median"]
+    unknown = run_cli("evaluate", str(model), "--content", str(photo_dir), "--style", "nope", "--iters", "1")
+    assert unknown.returncode != 0
+    assert unknown.stderr.strip().splitlines()[-1] == (
+        "fst: error: --style: unknown style 'nope' (this model's styles: a_first, b_second)"
+    )
