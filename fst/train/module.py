@@ -48,7 +48,8 @@ class StyleTransferModule(pl.LightningModule):
             cosine decay to 0 at the last step (fst.train.schedule).
         warmup_steps: steps of linear warm-up from 0 to ``lr`` (either schedule).
         init_from: start from the weights of a trained network of the same architecture (a
-            shipped style name, a .safetensors model file or a .ckpt) instead of from scratch.
+            shipped style name, a .safetensors model file or a .ckpt) instead of from scratch;
+            a single-style one can start every style of a multi-style run.
         extend: a trained network (as for init_from) to add the painting(s) to: the new
             network holds its styles and the new ones, and only the new styles' γ/β are
             trained; every other tensor stays bit for bit as it was.

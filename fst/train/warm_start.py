@@ -3,6 +3,8 @@ extends a trained network with new styles."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from torch import nn
 
 from fst.errors import FstError
@@ -11,11 +13,16 @@ from fst.models import add_style
 
 def copy_weights(spec: str, net: nn.Module) -> None:
     """Load the network of ``spec`` (a shipped style name, .safetensors or .ckpt) into
-    ``net``, which must have the same architecture; FstError (one line) otherwise."""
+    ``net``, which must have the same architecture; FstError (one line) otherwise. A
+    single-style network can start every style of a multi-style ``net`` of its size: each
+    style begins with its γ/β (fst.models.add_style)."""
     from fst.infer.model_file import load_net
     from fst.infer.shipped import resolve_model
 
     source, _ = load_net(resolve_model(spec, runtime="torch"))
+    if source.config.num_styles == 1 and source.config == replace(net.config, num_styles=1):
+        while source.config.num_styles < net.config.num_styles:
+            source = add_style(source)
     if source.config != net.config:
         raise FstError(
             f"--model.init_from {spec}: its network is {describe_arch(source.config.to_dict())}, "

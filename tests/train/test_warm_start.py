@@ -51,3 +51,18 @@ def test_the_cli_names_a_mismatch_in_one_line(trained, tmp_path, photo_dir, styl
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"fst: error: --model.init_from {path}: its network is johnson, width 8"), last
     assert "Traceback" not in result.stderr
+
+
+def test_a_single_style_network_starts_every_style_of_a_multi_style_run(trained, tmp_path, style_image):
+    net, path = trained
+    folder = tmp_path / "paintings"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.png").write_bytes(style_image.read_bytes())
+    module = StyleTransferModule(str(folder), width=8, num_res_blocks=1, init_from=str(path))
+    assert module.net.config.num_styles == 3
+    theirs, ours = net.state_dict(), module.net.state_dict()
+    assert theirs.keys() == ours.keys()
+    for key, value in theirs.items():  # γ/β (C,) -> three equal rows (3, C); the rest as it is
+        expected = value.expand(3, -1) if ours[key].shape == (3, *value.shape) else value
+        assert torch.equal(ours[key], expected), key
