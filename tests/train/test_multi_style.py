@@ -2,6 +2,7 @@
 (--from: only the new style's γ/β change), as a user runs it."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,13 +24,18 @@ def paintings(tmp_path):
     return folder
 
 
-def test_a_folder_of_paintings_then_one_more_with_from(tmp_path, photo_dir, paintings):
-    first = run_cli(
+def train_on_folder(tmp_path: Path, photo_dir: Path, paintings: Path, steps: int) -> Path:
+    """train.py fit on every painting of ``paintings``; returns the model file."""
+    result = run_cli(
         str(REPO / "train.py"), "fit", "--model.style_image", str(paintings), "--data.root", str(photo_dir),
-        *TINY, "--trainer.max_steps", "4", cwd=tmp_path,
+        *TINY, "--trainer.max_steps", str(steps), cwd=tmp_path,
     )  # fmt: skip
-    assert first.returncode == 0, first.stderr[-3000:]
-    path = tmp_path / "checkpoints" / "tiny" / "tiny.safetensors"
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp_path / "checkpoints" / "tiny" / "tiny.safetensors"
+
+
+def test_a_folder_of_paintings_then_one_more_with_from(tmp_path, photo_dir, paintings):
+    path = train_on_folder(tmp_path, photo_dir, paintings, steps=4)
     net, info = load_model_file(path)
     assert info.styles == ("a_first", "b_second") and net.config.num_styles == 2  # sorted by name
     assert [tuple(png_to_tensor(png, "t").shape) for png in info.style_images] == [(1, 3, 33, 40)] * 2
@@ -72,12 +78,7 @@ def test_from_a_file_without_style_images_or_a_missing_one_is_one_line(tmp_path,
 
 
 def test_evaluate_scores_the_named_style_of_a_multi_style_network(tmp_path, photo_dir, paintings):
-    trained = run_cli(
-        str(REPO / "train.py"), "fit", "--model.style_image", str(paintings), "--data.root", str(photo_dir),
-        *TINY, "--trainer.max_steps", "2", cwd=tmp_path,
-    )  # fmt: skip
-    assert trained.returncode == 0, trained.stderr[-3000:]
-    model = tmp_path / "checkpoints" / "tiny" / "tiny.safetensors"
+    model = train_on_folder(tmp_path, photo_dir, paintings, steps=2)
     reports = {}
     for name in ("a_first", "b_second"):
         report = tmp_path / f"{name}.json"
