@@ -25,6 +25,7 @@ from fst.models import build_transformer
 from fst.models.transformer import TransformerConfig
 from fst.train.paintings import painting_paths
 from fst.train.schedule import lr_factor
+from fst.train.stability import stability_loss
 from fst.train.warm_start import copy_weights, extended_network
 
 
@@ -53,6 +54,9 @@ class StyleTransferModule(pl.LightningModule):
         extend: a trained network (as for init_from) to add the painting(s) to: the new
             network holds its styles and the new ones, and only the new styles' γ/β are
             trained; every other tensor stays bit for bit as it was.
+        stability_weight: weight of the stability term (fst.train.stability: outputs agree
+            when the photo moves by a few pixels and gains noise; less flicker in video).
+            0 leaves it out (and its cost: one more pass of the network per step).
         sample_every_n_steps: how often to log stylized sample photos to TensorBoard.
     """
 
@@ -69,6 +73,7 @@ class StyleTransferModule(pl.LightningModule):
         warmup_steps: int = 0,
         init_from: str | None = None,
         extend: str | None = None,
+        stability_weight: float = 0.0,
         sample_every_n_steps: int = 500,
     ):
         super().__init__()
@@ -117,7 +122,12 @@ class StyleTransferModule(pl.LightningModule):
             if len(self.paintings) > 1
             else None
         )
-        return self.loss(self(x, style), x, style)
+        output = self(x, style)
+        terms = self.loss(output, x, style)
+        if self.hparams.stability_weight > 0:
+            terms["stability"] = stability_loss(lambda moved: self(moved, style), x, output)
+            terms["total"] = terms["total"] + self.hparams.stability_weight * terms["stability"]
+        return terms
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         terms = self.losses(batch)
