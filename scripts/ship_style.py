@@ -4,6 +4,7 @@
     python scripts/ship_style.py starry_night --title "The Starry Night" \
         --artist "Vincent van Gogh" --year 1889 [--evaluation EVAL.json]
     python scripts/ship_style.py starry_night --reexport
+    python scripts/ship_style.py nine_styles          # a multi-style run: no painting details
 
 Reads the run's inference file ``checkpoints/NAME/NAME.safetensors`` and its
 TensorBoard folders ``runs/NAME/version_*/`` (the resolved config and the event times),
@@ -80,14 +81,15 @@ def machine() -> str:
 def recipe(name: str, args: argparse.Namespace, info: ModelInfo, logs: list[Path]) -> dict:
     config = yaml.safe_load((logs[0] / "config.yaml").read_text())
     trained = info.training
+    paintings = config["model"]["style_image"]
+    if info.styles:  # one network, several paintings: its styles, in the order of the weights
+        art = {"paintings": {"folder": Path(paintings).name, "styles": list(info.styles)}}
+    else:
+        art = {"painting": {"title": args.title, "artist": args.artist, "year": args.year,
+                            "file": Path(paintings).name}}  # fmt: skip
     result = {
         "name": name,
-        "painting": {
-            "title": args.title,
-            "artist": args.artist,
-            "year": args.year,
-            "file": Path(config["model"]["style_image"]).name,
-        },
+        **art,
         "command": f"python train.py fit --config configs/shipped.yaml --config configs/styles/{name}.yaml "
         f"--model.style_image {config['model']['style_image']} --data.root {config['data']['root']}",
         "training": {
@@ -118,7 +120,9 @@ def write_model_files(net: nn.Module, info: ModelInfo, target: Path) -> None:
     and the style image (the stored one, else the training's painting at style_size)."""
     objective = LossConfig.from_dict(info.objective, str(target)).to_dict()
     images = info.style_images or (style_png(ROOT / info.training["style_image"], objective["style_size"]),)
-    described = dict(style=info.style, training=info.training, objective=objective, style_images=images)
+    described = dict(
+        style=info.style, training=info.training, objective=objective, style_images=images, styles=info.styles
+    )
     with tempfile.TemporaryDirectory() as tmp:
         full = Path(tmp) / f"{target.name}.safetensors"  # the fp32 weights export reads
         save_model_file(net, full, **described)
@@ -162,7 +166,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="the run name (configs/styles/NAME.yaml)")
     parser.add_argument("--reexport", action="store_true", help="rewrite a shipped style's model files")
-    parser.add_argument("--title")
+    parser.add_argument("--title", help="the painting's title (single-style networks)")
     parser.add_argument("--artist")
     parser.add_argument("--year")
     parser.add_argument("--note", default="", help="anything else about the run")
@@ -172,10 +176,10 @@ def main() -> None:
     target = ROOT / "checkpoints" / args.name
     if args.reexport:
         reexport(args.name)
-    elif not (args.title and args.artist and args.year):
-        parser.error("--title, --artist and --year are required (unless --reexport)")
     else:
         net, info = load_model_file(target / f"{args.name}.safetensors")
+        if not info.styles and not (args.title and args.artist and args.year):
+            parser.error("--title, --artist and --year are required (unless --reexport or several styles)")
         write_model_files(net, info, target)
         with atomic_path(target.with_suffix(".json")) as tmp:
             tmp.write_text(json.dumps(recipe(args.name, args, info, log_dirs(args.name)), indent=2) + "\n")
