@@ -17,11 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from fst.errors import FstError
     from fst.infer.runners import onnx_info
-    from fst.infer.shipped import shipped_dir, shipped_styles
+    from fst.infer.shipped import describe_dirs, shipped_styles
 
     styles = shipped_styles()
     if not styles:
-        raise FstError(f"no shipped styles found in {shipped_dir()} (set FST_MODELS_DIR to their folder)")
+        raise FstError(f"no styles found in {describe_dirs()} (FST_MODELS_DIR adds a folder of yours)")
     header = ("NAME", "PAINTING", "TRAINING", "QUALITY")
     inside = [onnx_info(s.onnx).styles for s in styles]  # the styles of multi-style models
     rows = [

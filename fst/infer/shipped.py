@@ -6,7 +6,8 @@ recipe: painting, training settings, wall time, machine, quality). Anywhere a mo
 file is accepted (``-m``), a bare NAME picks the shipped file for the chosen runtime.
 A source checkout reads them from ``checkpoints/``; ``pip install .`` copies them to
 ``<prefix>/share/fst/checkpoints`` (pyproject's data-files), read when there is no source
-tree; ``FST_MODELS_DIR`` points elsewhere.
+tree. ``FST_MODELS_DIR`` adds folders of a user's own (os.pathsep-separated), searched
+first: a style there is listed beside the shipped ones and wins over one of the same name.
 Imports no torch.
 """
 
@@ -25,12 +26,17 @@ SOURCE_TREE_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 INSTALLED_DIR = Path(sys.prefix) / "share" / "fst" / "checkpoints"
 
 
-def shipped_dir() -> Path:
-    """Where shipped styles are looked up: $FST_MODELS_DIR if set, else the source tree's
-    checkpoints/ (a source checkout) if it holds styles, else the installed copy."""
-    if os.environ.get("FST_MODELS_DIR"):
-        return Path(os.environ["FST_MODELS_DIR"])
-    return SOURCE_TREE_DIR if any(SOURCE_TREE_DIR.glob("*.json")) else INSTALLED_DIR
+def model_dirs() -> list[Path]:
+    """Where styles are looked up, first match of a name wins: the folders of
+    $FST_MODELS_DIR, then the source tree's checkpoints/ (a source checkout) if it holds
+    styles, else the installed copy."""
+    user = [Path(entry) for entry in os.environ.get("FST_MODELS_DIR", "").split(os.pathsep) if entry]
+    return [*user, SOURCE_TREE_DIR if any(SOURCE_TREE_DIR.glob("*.json")) else INSTALLED_DIR]
+
+
+def describe_dirs() -> str:
+    """The folders of :func:`model_dirs`, for messages."""
+    return ", ".join(str(folder) for folder in model_dirs())
 
 
 @dataclass(frozen=True)
@@ -44,11 +50,13 @@ class ShippedStyle:
 
 
 def shipped_styles() -> list[ShippedStyle]:
-    """Every complete style (.onnx + .safetensors + .json) in :func:`shipped_dir`, by name."""
-    styles = []
-    for recipe_path in sorted(shipped_dir().glob("*.json")):
+    """Every complete style (.onnx + .safetensors + .json) in :func:`model_dirs`: each
+    folder's by name, a name only once (the first folder's)."""
+    styles, seen = [], set()
+    for recipe_path in [path for folder in model_dirs() for path in sorted(folder.glob("*.json"))]:
         onnx, weights = recipe_path.with_suffix(".onnx"), recipe_path.with_suffix(".safetensors")
-        if onnx.is_file() and weights.is_file():
+        if onnx.is_file() and weights.is_file() and recipe_path.stem not in seen:
+            seen.add(recipe_path.stem)
             try:
                 recipe = json.loads(recipe_path.read_text())
             except (OSError, ValueError) as exc:
@@ -75,7 +83,7 @@ def resolve_model(spec: str | os.PathLike, runtime: str = "auto") -> Path:
         return Path(spec)
     styles = {style.name: style for style in shipped_styles()}
     if spec not in styles:
-        known = ", ".join(styles) or f"none found in {shipped_dir()}"
+        known = ", ".join(styles) or f"none found in {describe_dirs()}"
         raise FstError(f"{spec}: no such model file or shipped style (shipped styles: {known})")
     style = styles[spec]
     return style.safetensors if runtime == "torch" else style.onnx

@@ -19,6 +19,7 @@ from fst.infer import tiling
 from fst.infer.export import export_onnx
 from fst.infer.model_file import load_model_file, save_model_file
 from fst.infer.runners import open_runner
+from fst.infer.shipped import shipped_styles
 from fst.infer.stylize import StylizeOptions, stylize_frames
 from fst.infer.webcam import StyleKeys
 from tests.conftest import random_photo, run_cli
@@ -281,7 +282,8 @@ def test_fst_models_lists_the_styles_inside_a_multi_style_model(models, photo, t
         "evaluated",
     ]
     assert lines[2] == "    styles (pick or mix with --style): ink, fire"
-    assert lines[3].startswith("single ") and len(lines) == 4  # a single-style model: its row alone
+    assert lines[3].startswith("single ")  # a single-style model: its row alone
+    assert len(lines) == 4 + len(shipped_styles()) - 2  # then the shipped ones (FST_MODELS_DIR adds)
     by_name = run_cli("stylize", str(photo), "-m", "pair", "--style", "fire", "-o", str(tmp_path / "o.png"))
     assert by_name.returncode == 0, by_name.stderr  # -m NAME takes the shipped multi-style model
 

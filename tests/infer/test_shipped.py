@@ -4,6 +4,7 @@ giving the pixels of ``fst stylize`` in a plain onnxruntime session."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -117,12 +118,40 @@ def test_fst_models_lists_names_paintings_and_quality():
     assert all("L-BFGS iterations" in line for line in lines[1:])
 
 
-def test_fst_models_without_any_says_where_it_looked(tmp_path):
-    result = run_fst("models", FST_MODELS_DIR=str(tmp_path))
-    assert result.returncode == 1
-    assert result.stderr == (
-        f"fst: error: no shipped styles found in {tmp_path} (set FST_MODELS_DIR to their folder)\n"
-    )
+def test_fst_models_dir_adds_a_users_folder_first(tmp_path):
+    """A style of the user's folder is listed beside the shipped ones, and one named like
+    a shipped style wins over it (its own files run)."""
+    for name, source in (("mine", "great_wave"), ("starry_night", "shipwreck_of_the_minotaur")):
+        for suffix in (".onnx", ".safetensors", ".json"):
+            shutil.copy(SOURCE_TREE_DIR / f"{source}{suffix}", tmp_path / f"{name}{suffix}")
+    result = run_fst("models", FST_MODELS_DIR=f"{tmp_path / 'missing'}{os.pathsep}{tmp_path}")
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert names == ["mine", "starry_night", *(name for name in SHIPPED if name != "starry_night")]
+    photo = tmp_path / "photo.png"
+    Image.open(PHOTO).resize((40, 30)).save(photo)
+    for model, expected in (("starry_night", "shipwreck_of_the_minotaur"), ("great_wave", "great_wave")):
+        out = tmp_path / f"{model}.png"
+        result = run_fst("stylize", str(photo), "-m", model, "-o", str(out), FST_MODELS_DIR=str(tmp_path))
+        assert result.returncode == 0, result.stderr
+        reference = tmp_path / f"{model}_reference.png"
+        run_fst("stylize", str(photo), "-m", str(SOURCE_TREE_DIR / f"{expected}.onnx"), "-o", str(reference))
+        assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(reference))), model
+
+
+def test_no_styles_anywhere_says_where_it_looked(tmp_path, monkeypatch):
+    from fst.commands.models import run
+    from fst.errors import FstError
+    from fst.infer import shipped
+
+    monkeypatch.setattr(shipped, "SOURCE_TREE_DIR", tmp_path / "checkpoints")
+    monkeypatch.setattr(shipped, "INSTALLED_DIR", tmp_path / "share")
+    monkeypatch.setenv("FST_MODELS_DIR", str(tmp_path / "mine"))
+    where = f"{tmp_path / 'mine'}, {tmp_path / 'share'}"
+    expected = f"no styles found in {where} (FST_MODELS_DIR adds a folder of yours)"
+    with pytest.raises(FstError) as error:
+        run(None)
+    assert str(error.value) == expected
 
 
 def test_webcam_fast_runs_the_real_time_variant_at_capture_size(tmp_path):
