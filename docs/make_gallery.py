@@ -70,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     args.close_look.mkdir(parents=True, exist_ok=True)
 
-    styles = shipped_styles()
+    styles = [style for style in shipped_styles() if "painting" in style.recipe]  # one painting each
     photos = {name: load_rgb(DATA / "content" / name) for name in PHOTOS}
     tiles = [Image.new("RGB", (TILE_WIDTH, TILE_HEIGHT + LABEL_HEIGHT), "white")]  # top-left corner
     tiles += [tile(photo, PHOTOS[name], TILE_WIDTH, TILE_HEIGHT) for name, photo in photos.items()]
