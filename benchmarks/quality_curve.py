@@ -70,11 +70,13 @@ def train(args: argparse.Namespace, overrides: list[str], run_dir: Path) -> list
     return points
 
 
-def evaluate(point: dict, held_out: Path, iters: list[int]) -> dict:
-    """S, C and equivalent iterations of one checkpoint on the held-out photos (medians)."""
+def evaluate(point: dict, held_out: Path, iters: list[int], style: str | None) -> dict:
+    """S, C and equivalent iterations of one checkpoint on the held-out photos (medians);
+    ``style``: the style of a multi-style network to measure (None: its first)."""
     report = Path(point["checkpoint"]).with_suffix(".eval.json")
     command = [sys.executable, "-m", "fst.cli", "evaluate", point["checkpoint"], "--content", str(held_out)]
     command += ["--iters", *map(str, iters), "--json", str(report)]
+    command += ["--style", style] if style else []
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads(report.read_text())["summary"]
     return {
@@ -95,6 +97,8 @@ def main() -> None:
     parser.add_argument("--every", type=int, required=True, help="steps between measured checkpoints")
     parser.add_argument("--iters", type=int, nargs="+", default=[50, 100], help="L-BFGS checkpoints")
     parser.add_argument("--out", type=Path, required=True, help="folder for checkpoints and results")
+    parser.add_argument("--measure-style", help="the style of a multi-style network to measure (e.g. with "
+                        "--model.extend: the new painting's name)")  # fmt: skip
     args, overrides = parser.parse_known_args()
     photos = sorted(p for p in args.data.iterdir() if p.is_file() and not p.name.startswith("."))
     with tempfile.TemporaryDirectory() as scratch:
@@ -103,7 +107,7 @@ def main() -> None:
         for photo in photos[: args.held_out]:
             (held_out / photo.name).symlink_to(photo.resolve())
         points = train(args, overrides, Path(scratch) / "run")
-        rows = [evaluate(point, held_out, args.iters) for point in points]
+        rows = [evaluate(point, held_out, args.iters, args.measure_style) for point in points]
     (args.out / "curve.json").write_text(json.dumps({"command": sys.argv, "points": rows}, indent=2))
     print("| step | CPU minutes | S | C | equivalent iterations |\n|---:|---:|---:|---:|---:|")
     for row in rows:
