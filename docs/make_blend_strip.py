@@ -5,7 +5,7 @@ blend_strip.jpg: painting A, the photo stylized with A's weight 1, 0.75, 0.5, 0.
 (B's weight the rest), painting B: one network, its γ/β mixed (fst.models.conditional).
 many_styles.jpg: the photo and every style of the model, one-hot.
 
-    python docs/make_blend_strip.py [--model nine_styles] [--blend starry_night great_wave]
+    python docs/make_blend_strip.py [--model eight_styles] [--blend starry_night great_wave]
 
 Needs the shared demo data (../shared/data) for the photo (COCO 785, held out from
 training, CC BY 2.0); the paintings are the ones stored in the model file.
@@ -40,7 +40,7 @@ def stylized(runner, photo: Image.Image, weights: np.ndarray) -> Image.Image:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="nine_styles")
+    parser.add_argument("--model", default="eight_styles")
     parser.add_argument("--blend", nargs=2, default=["starry_night", "great_wave"], metavar=("A", "B"))
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images")
     args = parser.parse_args()

@@ -4,7 +4,7 @@
     python scripts/ship_style.py starry_night --title "The Starry Night" \
         --artist "Vincent van Gogh" --year 1889 [--evaluation EVAL.json]
     python scripts/ship_style.py starry_night --reexport
-    python scripts/ship_style.py nine_styles          # a multi-style run: no painting details
+    python scripts/ship_style.py eight_styles          # a multi-style run: no painting details
 
 Reads the run's inference file ``checkpoints/NAME/NAME.safetensors`` and its
 TensorBoard folders ``runs/NAME/version_*/`` (the resolved config and the event times),

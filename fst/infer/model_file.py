@@ -157,6 +157,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, ModelInfo]:
     )
     if not isinstance(hp, dict) or not isinstance(state, dict):
         raise FstError(f"{path}: not an fst training checkpoint (no hyper_parameters and state_dict)")
+    # The network as built (fst.train.module.on_save_checkpoint) wins over the settings given.
+    hp = {**hp, **(ckpt["network"] if isinstance(ckpt.get("network"), dict) else {})}
     net = build_network(check_arch({k: hp[k] for k in ARCH_KEYS if k in hp}, path), path)
     weights = {k[4:]: v for k, v in state.items() if isinstance(k, str) and k.startswith("net.")}
     if not all(isinstance(v, torch.Tensor) for v in weights.values()):

@@ -176,11 +176,12 @@ class StyleTransferModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # The network as built (with --model.extend: the source's size, plus the styles), so
+        # The network as built (with --model.extend: the source's size, plus the styles) and
+        # its style names, beside the hyper-parameters (which Lightning parses on resume), so
         # fst.infer.model_file.load_checkpoint rebuilds it from the checkpoint alone.
-        checkpoint["hyper_parameters"].update(self.net.config.to_dict())
-        if self.net.config.num_styles > 1:  # their names, in the order of the style weights
-            checkpoint["hyper_parameters"]["styles"] = [*self.style_names]
+        checkpoint["network"] = self.net.config.to_dict()
+        if self.net.config.num_styles > 1:
+            checkpoint["network"]["styles"] = [*self.style_names]
         state = checkpoint["state_dict"]
         for key in [k for k in state if k.startswith("loss.vgg.")]:
             del state[key]

@@ -24,11 +24,11 @@ def paintings(tmp_path):
     return folder
 
 
-def train_on_folder(tmp_path: Path, photo_dir: Path, paintings: Path, steps: int) -> Path:
+def train_on_folder(tmp_path: Path, photo_dir: Path, paintings: Path, steps: int, *extra: str) -> Path:
     """train.py fit on every painting of ``paintings``; returns the model file."""
     result = run_cli(
         str(REPO / "train.py"), "fit", "--model.style_image", str(paintings), "--data.root", str(photo_dir),
-        *TINY, "--trainer.max_steps", str(steps), cwd=tmp_path,
+        *TINY, "--trainer.max_steps", str(steps), *extra, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp_path / "checkpoints" / "tiny" / "tiny.safetensors"
@@ -44,6 +44,8 @@ def test_a_folder_of_paintings_then_one_more_with_from(tmp_path, photo_dir, pain
     )
     checkpoint_net, checkpoint_info = load_checkpoint(path.with_name("last.ckpt"))
     assert checkpoint_info.styles == info.styles and checkpoint_net.config == net.config
+    net, info = load_model_file(train_on_folder(tmp_path, photo_dir, paintings, 6, "--ckpt_path", "last"))
+    assert info.styles == ("a_first", "b_second") and info.training["steps"] == 6
     before = load_file(path)
     norms = [key for key, value in before.items() if value.ndim == 2 and value.shape[0] == 2]
     assert norms and all(key.endswith((".weight", ".bias")) for key in norms)
