@@ -154,6 +154,18 @@ def evaluated_style(info: ModelInfo, style: str | Path | None) -> np.ndarray | N
     return one_hot(names.index(name), len(names))
 
 
+def trained_painting(info: ModelInfo, name: str) -> Path | None:
+    """The painting file of style ``name`` that a checkpoint's run trained on (its
+    ``style_image`` setting: a file, folder or list), where it is still there."""
+    from fst.train.paintings import painting_paths
+
+    try:
+        paths = painting_paths(info.training.get("style_image") or [])
+    except FstError:
+        return None
+    return next((path for path in paths if path.stem == name and path.is_file()), None)
+
+
 def model_objective(
     runner: Runner, style: str | Path | None = None, device: str = "cpu", origin: str | Path | None = None
 ) -> PerceptualLoss:
@@ -167,10 +179,12 @@ def model_objective(
     info = runner.info
     origin = str(origin or getattr(runner, "path", None) or "the model file")
     names = info.style_names
-    if style is not None and len(names) > 1 and str(style) in names and len(info.style_images) == len(names):
+    if style is not None and len(names) > 1 and str(style) in names:
         index = names.index(str(style))
-        image = info.style_images[index]
-        return PerceptualLoss.from_stored(info.objective, [image], [names[index]], origin).to(device)
+        if len(info.style_images) == len(names):
+            image = info.style_images[index]
+            return PerceptualLoss.from_stored(info.objective, [image], [names[index]], origin).to(device)
+        style = trained_painting(info, names[index]) or style  # a checkpoint: the painting file
     if style is not None:
         return PerceptualLoss.from_files(LossConfig.from_dict(info.objective, origin), [style]).to(device)
     if info.style_images:

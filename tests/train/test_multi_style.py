@@ -90,6 +90,16 @@ def test_evaluate_scores_the_named_style_of_a_multi_style_network(tmp_path, phot
         reports[name] = json.loads(report.read_text())["summary"]
     # Two styles of one network, each scored against its own painting: different distances.
     assert reports["a_first"]["style_distance_median"] != reports["b_second"]["style_distance_median"]
+    # A checkpoint stores no paintings: the run's painting file of that style is read.
+    report = tmp_path / "ckpt.json"
+    checkpoint = str(model.with_name("last.ckpt"))
+    result = run_cli("evaluate", checkpoint, "--content", str(photo_dir), "--style", "b_second",
+                     "--iters", "1", "--size", "32", "--limit", "1", "--json", str(report))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(report.read_text())["summary"]
+    assert summary["style_distance_median"] == pytest.approx(
+        reports["b_second"]["style_distance_median"], rel=1e-4
+    )
     unknown = run_cli("evaluate", str(model), "--content", str(photo_dir), "--style", "nope", "--iters", "1")
     assert unknown.returncode != 0
     assert unknown.stderr.strip().splitlines()[-1] == (
