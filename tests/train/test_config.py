@@ -1,10 +1,15 @@
 """The YAML recipes read outside the LightningCLI, and objective settings that moved under
 model.loss: one line that names the new place, from the flag or the file, never a traceback."""
 
+import subprocess
+import sys
+
 import pytest
+import yaml
 
 from fst.errors import FstError
 from fst.train.config import check_moved, check_moved_flags, flag_values, read_configs
+from fst.train.precision import machine_precision
 from tests.conftest import REPO, run_cli
 
 MOVED = "model.style_weight is now model.loss.style_weight (the objective's settings moved under model.loss)"
@@ -108,3 +113,15 @@ def test_resuming_a_checkpoint_with_the_old_layout_is_one_line(tmp_path, photo_d
         f"fst: error: {old}: written by an earlier fst (objective settings outside model.loss); "
         "resume it with that version, or start a new run"
     )
+
+
+def test_the_cpu_recipe_resolves_with_the_machines_precision():
+    """configs/cpu.yaml as train.py resolves it: a warm start from the shipped starry_night
+    network, and no precision of its own, so the machine's default applies."""
+    command = [sys.executable, "train.py", "fit", "--config", "configs/cpu.yaml", "--model.style_image",
+               "painting.jpg", "--data.root", "photos", "--print_config"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    assert config["model"]["init_from"] == "starry_night"
+    assert config["trainer"]["precision"] == machine_precision()
