@@ -106,10 +106,10 @@ class StyleTransferModule(pl.LightningModule):
     def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         """(N, 3, H, W) in [0, 1] -> stylized, same shape; style: (N,) index of the
         painting of each image (None: the first)."""
-        if self.net.config.num_styles == 1:
+        if len(self.style_names) == 1:
             return self.net(x)
         index = torch.zeros(len(x), dtype=torch.long, device=x.device) if style is None else style
-        weights = F.one_hot(index + len(self.old_styles), self.net.config.num_styles)
+        weights = F.one_hot(index + len(self.old_styles), len(self.style_names))
         return self.net(x, weights.to(x.dtype))
 
     def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
