@@ -21,7 +21,6 @@ import torch
 
 from fst import ASSETS
 from fst.imageio import list_images, load_rgb
-from fst.train.data import resize_and_crop
 
 REFERENCE_PHOTOS = ASSETS / "photos"
 REFERENCE_SIZE = 256
@@ -29,5 +28,7 @@ REFERENCE_SIZE = 256
 
 def reference_photos() -> torch.Tensor:
     """The reference photos as (P, 3, REFERENCE_SIZE, REFERENCE_SIZE) centre crops in [0, 1]."""
+    from fst.train.data import resize_and_crop  # the training crop; it imports Lightning, only here
+
     photos = [resize_and_crop(load_rgb(path), REFERENCE_SIZE, None) for path in list_images(REFERENCE_PHOTOS)]
     return torch.stack(photos)

@@ -8,7 +8,16 @@ from dataclasses import replace
 from torch import nn
 
 from fst.errors import FstError
+from fst.infer.metadata import ModelInfo
 from fst.models import add_style
+
+
+def trained_network(spec: str) -> tuple[nn.Module, ModelInfo]:
+    """The network and description of ``spec``: a shipped style name, .safetensors or .ckpt."""
+    from fst.infer.model_file import load_net
+    from fst.infer.shipped import resolve_model
+
+    return load_net(resolve_model(spec, runtime="torch"))
 
 
 def copy_weights(spec: str, net: nn.Module) -> None:
@@ -16,10 +25,7 @@ def copy_weights(spec: str, net: nn.Module) -> None:
     ``net``, which must have the same architecture; FstError (one line) otherwise. A
     single-style network can start every style of a multi-style ``net`` of its size: each
     style begins with its γ/β (fst.models.add_style)."""
-    from fst.infer.model_file import load_net
-    from fst.infer.shipped import resolve_model
-
-    source, _ = load_net(resolve_model(spec, runtime="torch"))
+    source, _ = trained_network(spec)
     if source.config.num_styles == 1 and source.config == replace(net.config, num_styles=1):
         while source.config.num_styles < net.config.num_styles:
             source = add_style(source)
@@ -36,11 +42,8 @@ def extended_network(spec: str, new_styles: int) -> tuple[nn.Module, tuple[tuple
     """The network of ``spec`` grown by ``new_styles`` styles (fst.models.add_style), with
     every tensor but the style parameters (γ/β) frozen; and the (name, PNG) of each style it
     held. FstError (one line) when the file does not store its style images."""
-    from fst.infer.model_file import load_net
-    from fst.infer.shipped import resolve_model
-
-    net, info = load_net(resolve_model(spec, runtime="torch"))
-    names = info.styles or (info.style,)
+    net, info = trained_network(spec)
+    names = info.style_names
     if len(info.style_images) != len(names):
         raise FstError(f"--model.extend {spec}: it stores no style images (a format-1 file)")
     for _ in range(new_styles):
