@@ -9,6 +9,10 @@ then run each tile with those statistics fixed:
 
 Statistics (NormStats) are a list with one (mean, var) pair per instance-norm layer, in
 execution order, each a float32 array of shape (N, C, 1, 1) (N = 1: shared by a batch).
+The rewritten ONNX graphs take each layer's moments over a *window* of its input:
+(top, left, bottom, right) in that layer's pixels, ends clipped to its size (WHOLE: all
+of it), and output the window's shape too, so that tiles with overlapping context can
+add up the moments of the parts they own (fst.infer.staged).
 
 Two backends, one meaning. PyTorch: forward hooks on nn.InstanceNorm2d and on the
 conditional norms of multi-style networks (torch is imported only inside those
@@ -30,10 +34,14 @@ if TYPE_CHECKING:  # onnx is imported only where a graph is rewritten
     import onnx
 
 NormStats = list[tuple[np.ndarray, np.ndarray]]
+Window = tuple[int, int, int, int]  # top, left, bottom, right (layer pixels; ends clipped)
+WHOLE: Window = (0, 0, 2**62, 2**62)
 
-# Extra graph inputs (fixed statistics) and outputs (recorded moments) of layer i.
+# Extra graph inputs (fixed statistics; the moments' window) and outputs (recorded moments
+# and the window's (N, C, h, w) shape) of layer i.
 FIXED_MEAN, FIXED_VAR = "norm_mean_{}", "norm_var_{}"
-MOMENT_MEAN, MOMENT_VAR = "moment_mean_{}", "moment_var_{}"
+WINDOW_START, WINDOW_END = "moment_start_{}", "moment_end_{}"
+MOMENT_MEAN, MOMENT_VAR, MOMENT_SHAPE = "moment_mean_{}", "moment_var_{}", "moment_shape_{}"
 
 
 def extrapolate(coarse: NormStats, coarse_scale: float, fine: NormStats, fine_scale: float) -> NormStats:
@@ -108,6 +116,18 @@ def moment_names(count: int) -> list[str]:
     return [name.format(i) for i in range(count) for name in (MOMENT_MEAN, MOMENT_VAR)]
 
 
+def window_feed(windows: list[Window] | None, count: int) -> dict[str, np.ndarray]:
+    """The window inputs of a rewritten graph with ``count`` norm layers (None: whole)."""
+    windows = windows or [WHOLE] * count
+    if len(windows) != count:
+        raise ValueError(f"{len(windows)} windows for {count} instance-norm layers")
+    feed = {}
+    for index, (top, left, bottom, right) in enumerate(windows):
+        feed[WINDOW_START.format(index)] = np.array([top, left], dtype=np.int64)
+        feed[WINDOW_END.format(index)] = np.array([bottom, right], dtype=np.int64)
+    return feed
+
+
 def fixed_feed(stats: NormStats, batch: int) -> dict[str, np.ndarray]:
     """Extra inputs of ``rewrite(model, fixed=True)`` for a batch of ``batch`` images."""
     feed = {}
@@ -119,8 +139,9 @@ def fixed_feed(stats: NormStats, batch: int) -> dict[str, np.ndarray]:
 
 
 def rewrite(model: onnx.ModelProto, fixed: bool) -> onnx.ModelProto:
-    """A copy of ``model`` that outputs every norm layer's input moments (MOMENT_*) and,
-    with ``fixed``, normalises with statistics from extra inputs (FIXED_*)."""
+    """A copy of ``model`` that outputs every norm layer's input moments over a window
+    (inputs WINDOW_*, outputs MOMENT_*) and, with ``fixed``, normalises with statistics
+    from extra inputs (FIXED_*)."""
     import onnx
     from onnx import helper
 
@@ -140,16 +161,26 @@ def rewrite(model: onnx.ModelProto, fixed: bool) -> onnx.ModelProto:
             continue
         x, scale, bias = node.input
         elem = dtypes.get(scale, onnx.TensorProto.FLOAT)  # FLOAT16 in fp16 exports
-        t = {part: f"norm_{index}_{part}" for part in ("mean", "centered", "squared", "var")}
-        nodes += [  # the input's moments, in the layer's precision, output as float32
-            helper.make_node("ReduceMean", [x, axes], [t["mean"]], keepdims=1),
-            helper.make_node("Sub", [x, t["mean"]], [t["centered"]]),
+        t = {part: f"norm_{index}_{part}" for part in ("seen", "mean", "centered", "squared", "var")}
+        start, end = WINDOW_START.format(index), WINDOW_END.format(index)
+        nodes += [  # the window's moments, in the layer's precision, output as float32
+            helper.make_node("Slice", [x, start, end, axes], [t["seen"]]),
+            helper.make_node("Shape", [t["seen"]], [MOMENT_SHAPE.format(index)]),
+            helper.make_node("ReduceMean", [t["seen"], axes], [t["mean"]], keepdims=1),
+            helper.make_node("Sub", [t["seen"], t["mean"]], [t["centered"]]),
             helper.make_node("Mul", [t["centered"], t["centered"]], [t["squared"]]),
             helper.make_node("ReduceMean", [t["squared"], axes], [t["var"]], keepdims=1),
             helper.make_node("Cast", [t["mean"]], [MOMENT_MEAN.format(index)], to=onnx.TensorProto.FLOAT),
             helper.make_node("Cast", [t["var"]], [MOMENT_VAR.format(index)], to=onnx.TensorProto.FLOAT),
         ]
         graph.output.extend(_stats_value_info(index, MOMENT_MEAN, MOMENT_VAR))
+        graph.output.append(
+            helper.make_tensor_value_info(MOMENT_SHAPE.format(index), onnx.TensorProto.INT64, [4])
+        )
+        graph.input.extend(
+            helper.make_tensor_value_info(name.format(index), onnx.TensorProto.INT64, [2])
+            for name in (WINDOW_START, WINDOW_END)
+        )
         if fixed:
             nodes += _fixed_norm_nodes(index, node, elem, shape_c11)
             graph.input.extend(_stats_value_info(index, FIXED_MEAN, FIXED_VAR))

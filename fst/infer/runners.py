@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from fst.infer.metadata import ModelInfo, border_margin, model_info
 from fst.infer.norm_stats import NormStats
 from fst.infer.shipped import resolve_model
 from fst.infer.style_mix import one_hot
+
+if TYPE_CHECKING:
+    import onnx
 
 RUNTIMES = ("auto", "torch", "onnxruntime", "opencv")
 DEVICES = ("auto", "cpu", "cuda")
@@ -231,11 +234,20 @@ class _OnnxRunner:
             feed.update(norm_stats.fixed_feed(stats, len(batch)))
         return feed
 
+    def _variant_feed(
+        self, batch: np.ndarray, stats: NormStats | None, style: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
+        """The feed of a rewritten graph: moments over the whole of every layer."""
+        return self._feed(batch, stats, style) | norm_stats.window_feed(None, self._norm_count)
+
     def __call__(
         self, batch: np.ndarray, stats: NormStats | None = None, style: np.ndarray | None = None
     ) -> np.ndarray:
-        handle = self._graph if stats is None else self._variant(fixed=True)
-        (out,) = self._run(handle, self._feed(batch, stats, style), [OUTPUT_NAME])
+        if stats is None:
+            (out,) = self._run(self._graph, self._feed(batch, stats, style), [OUTPUT_NAME])
+        else:
+            handle = self._variant(fixed=True)
+            (out,) = self._run(handle, self._variant_feed(batch, stats, style), [OUTPUT_NAME])
         (height, width), m = batch.shape[2:], self._margin(batch)
         return out[:, :, m : m + height, m : m + width]
 
@@ -244,8 +256,14 @@ class _OnnxRunner:
     ) -> NormStats:
         handle = self._variant(fixed=stats is not None)
         names = norm_stats.moment_names(self._norm_count)
-        arrays = self._run(handle, self._feed(batch, stats, style), names)
+        arrays = self._run(handle, self._variant_feed(batch, stats, style), names)
         return list(zip(arrays[0::2], arrays[1::2], strict=True))
+
+    def session(self, proto: onnx.ModelProto):
+        """Run a graph derived from this model (fst.infer.staged) in this runtime:
+        returns run(feed, output_names) -> arrays."""
+        handle = self._load(proto.SerializeToString())
+        return lambda feed, outputs: self._run(handle, feed, outputs)
 
     def _load(self, source: str | bytes):
         raise NotImplementedError

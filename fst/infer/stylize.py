@@ -3,7 +3,8 @@
 Everything here sits above fst.infer.runners, so it works the same for PyTorch, ONNX Runtime
 and OpenCV DNN, and imports no torch.
 
-Large images are stylized in tiles that match the untiled result (fst.infer.tiling).
+Large images are stylized in tiles that match the untiled result (fst.infer.staged,
+fst.infer.tiling).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PIL import Image
 from fst.errors import FstError
 from fst.imageio import list_images, open_image, save_image, to_rgb
 from fst.infer.runners import Runner
+from fst.infer.staged import STAGED_TILE, can_stage, run_staged
 from fst.infer.tiling import MIN_SIDE, budget_side, resize_rgb, run_padded, run_tiled
 
 # Full-range BT.601 (JPEG) RGB <-> YCbCr, rows: Y, Cb, Cr; chroma offsets of 0.5 omitted.
@@ -82,8 +84,10 @@ def forward(runner: Runner, batch: np.ndarray, options: StylizeOptions) -> np.nd
     """The network on a (N, 3, H, W) float32 batch, tiled when needed -> same shape.
 
     Tiles when ``options.tile`` is set and smaller than the image, or (tile None) when
-    one pass over the batch would exceed the memory budget (fst.infer.tiling). The
-    reflected border margin is the network's own (fst.models.base.StyleNet).
+    one pass over the batch would exceed the memory budget (fst.infer.tiling): in exact
+    stages with the ONNX runtimes (fst.infer.staged), else with extrapolated statistics
+    and blended overlaps (fst.infer.tiling). The reflected border margin is the network's
+    own (fst.models.base.StyleNet).
     """
     height, width = batch.shape[2:]
     style = None if options.style is None else np.asarray(options.style, dtype=np.float32)
@@ -93,6 +97,9 @@ def forward(runner: Runner, batch: np.ndarray, options: StylizeOptions) -> np.nd
         tile = side if height * width > side * side else 0
     if not tile or (height <= tile and width <= tile):
         return run_padded(runner, batch, style=style)
+    if can_stage(runner):
+        tile = tile if options.tile else min(tile, STAGED_TILE)
+        return np.stack([run_staged(runner, image, tile, style) for image in batch])
     return np.stack(
         [run_tiled(runner, image, tile, options.overlap, options.batch_size, style=style) for image in batch]
     )

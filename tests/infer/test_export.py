@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import onnx
@@ -168,8 +169,10 @@ def test_format_1_onnx_gives_the_pixels_it_gave_before(exported, tmp_path, runti
     current = open_runner(onnx_path, runtime, "cpu")
     assert np.abs(legacy(batch) - current(batch)).max() < 1e-5
     frames = (batch.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
-    tiled = [stylize_frames(r, frames, StylizeOptions(tile=32)).astype(int) for r in (legacy, current)]
-    assert np.abs(tiled[0] - tiled[1]).max() <= 1
+    tiled = stylize_frames(legacy, frames, StylizeOptions(tile=32)).astype(int)  # tiles, not steps
+    with mock.patch("fst.infer.stylize.can_stage", return_value=False):  # the same tiles for format 2
+        tiled_current = stylize_frames(current, frames, StylizeOptions(tile=32)).astype(int)
+    assert np.abs(tiled - tiled_current).max() <= 1
 
 
 def test_onnx_stylize_never_imports_torch(exported, tmp_path):
