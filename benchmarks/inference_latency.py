@@ -8,10 +8,14 @@
    the file `fst export` writes), each on all cores and on one thread. All four are timed
    in interleaved rounds (fst.measure.bench.time_interleaved) and summarised by medians, so a
    machine that gets busier during the run slows all alike and the ratios stay meaningful.
-2. Peak memory: `fst stylize` on a 3840x2160 photo, each run in its own process, with
-   the automatic tiling and with --tile 0 (untiled); the peak resident set size of that
-   process comes from getrusage in a small wrapper process. A 64x64 photo gives the fixed
-   cost (libraries, model).
+2. Peak memory: `fst stylize` with the shipped starry_night on a 3840x2160 photo, each run
+   in its own process, with the automatic tiling (ONNX Runtime: exact steps,
+   fst.infer.staged; PyTorch: tiles with extrapolated statistics, fst.infer.tiling) and
+   with --tile 0 (untiled); then `fst video` on a 3-frame 3840x2160 clip (default
+   options, --temporal 0.8 included). The peak resident set size and CPU time of that
+   process come from getrusage in a small wrapper process; the tiled photo is compared
+   with the untiled one (mean and max |difference| in 1/255 of the 8-bit PNGs). A 64x64
+   photo gives the fixed cost (libraries, model).
 
 Importable: ``latency_rows`` and ``memory_rows`` return the table rows (dicts);
 ``latency_table`` and ``memory_table`` format them as markdown.
@@ -114,67 +118,103 @@ def sample_photo(path: Path, size: tuple[int, int]) -> Path:
     return path
 
 
-# Runs a command and prints its peak RSS (KiB). A fresh, small process: Linux counts the
-# memory a child had before exec (a copy of its parent) in its peak, so the parent must be small.
+# Runs a command and prints its peak RSS (KiB) and CPU seconds. A fresh, small process: Linux
+# counts the memory a child had before exec (a copy of its parent) in its peak, so the
+# parent must be small.
 PEAK_RSS_WRAPPER = (
     "import resource, subprocess, sys; "
     "code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)"
+    "use = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(use.ru_maxrss, use.ru_utime + use.ru_stime, code)"
 )
 
 
-def peak_rss(command: Sequence[str]) -> tuple[float, int, int, str]:
-    """Run ``command`` -> (wall seconds, peak resident set size in bytes, exit code, stderr tail)."""
+def peak_rss(command: Sequence[str]) -> tuple[float, float, int, int, str]:
+    """Run ``command`` -> (wall seconds, CPU seconds, peak resident set size in bytes, exit
+    code, stderr tail)."""
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", PEAK_RSS_WRAPPER, *command], capture_output=True, text=True, check=True
     )
     seconds = time.perf_counter() - start
-    peak_kib, code = map(int, result.stdout.split())
-    return seconds, peak_kib * 1024, code, result.stderr.strip()[-300:]
+    peak_kib, cpu, code = result.stdout.split()
+    return seconds, float(cpu), int(peak_kib) * 1024, int(code), result.stderr.strip()[-300:]
+
+
+def sample_clip(path: Path, photo: Path, frames: int = 3) -> Path:
+    """An H.264 clip of ``frames`` frames: ``photo`` shifted by 8 px a frame."""
+    import av
+    import numpy as np
+    from PIL import Image
+
+    picture = np.asarray(Image.open(photo).convert("RGB"))
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = picture.shape[1], picture.shape[0], "yuv420p"
+        for i in range(frames):
+            frame = np.ascontiguousarray(np.roll(picture, 8 * i, axis=1))
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode(None))
+    return path
+
+
+def difference(a: Path, b: Path) -> tuple[float, float]:
+    """Mean and max |a - b| of two 8-bit images, in 1/255."""
+    import numpy as np
+    from PIL import Image
+
+    diff = np.abs(np.asarray(Image.open(a), np.int16) - np.asarray(Image.open(b), np.int16))
+    return float(diff.mean()), float(diff.max())
 
 
 def memory_rows(folder: Path, runtimes: Sequence[str] = ("onnxruntime", "torch")) -> list[dict]:
-    """Peak RSS and wall time of `fst stylize` per runtime: a 64x64 photo (fixed cost), then
-    a 3840x2160 photo with automatic tiling and untiled (--tile 0)."""
-    weights, onnx_file = paper_model(folder)
+    """Peak RSS, wall and CPU time of `fst stylize` (shipped starry_night) per runtime: a
+    64x64 photo (fixed cost), a 3840x2160 photo tiled automatically and untiled (--tile 0),
+    the tiled output's difference from the untiled one; `fst video` on a 4K clip."""
     small = sample_photo(folder / "small.jpg", SMALL_PHOTO)
     large = sample_photo(folder / "photo_4k.jpg", PHOTO_4K)
-    runs = [(small, "untiled", []), (large, "automatic tiling", []), (large, "untiled", ["--tile", "0"])]
+    clip = sample_clip(folder / "clip_4k.mp4", large)
+    runs = [
+        ("stylize", small, "untiled", []),
+        ("stylize", large, "automatic tiling", []),
+        ("stylize", large, "untiled", ["--tile", "0"]),
+        ("video", clip, "automatic tiling, 3 frames", []),
+    ]
     rows = []
     for runtime in runtimes:
-        model = onnx_file if runtime == "onnxruntime" else weights
-        for i, (photo, mode, extra) in enumerate(runs):
-            out = folder / f"out_{runtime}_{i}.jpg"
-            command = [
-                sys.executable,
-                "-m",
-                "fst.cli",
-                "stylize",
-                str(photo),
-                "-m",
-                str(model),
-                "-o",
-                str(out),
-                "--runtime",
-                runtime,
-                "--device",
-                "cpu",
-                *extra,
-            ]
-            seconds, peak, code, tail = peak_rss(command)
-            w, h = SMALL_PHOTO if photo == small else PHOTO_4K
+        model = (
+            ROOT
+            / "checkpoints"
+            / ("starry_night.onnx" if runtime == "onnxruntime" else "starry_night.safetensors")
+        )
+        outputs = {}
+        for i, (command_name, source, mode, extra) in enumerate(runs):
+            out = folder / f"out_{runtime}_{i}.{'mp4' if command_name == 'video' else 'png'}"
+            target = [str(out)] if command_name == "video" else ["-o", str(out)]  # video: IN OUT
+            command = [sys.executable, "-m", "fst.cli", command_name, str(source), *target]
+            command += ["-m", str(model), "--runtime", runtime, "--device", "cpu", *extra]
+            seconds, cpu, peak, code, tail = peak_rss(command)
+            outputs[(command_name, source, mode)] = out
+            w, h = SMALL_PHOTO if source == small else PHOTO_4K
             rows.append(
                 {
-                    "photo": f"{w}x{h}",
+                    "photo": f"{w}x{h}" + (" video" if command_name == "video" else ""),
                     "runtime": runtime,
                     "mode": mode,
                     "seconds": seconds,
+                    "cpu_seconds": cpu,
                     "peak_rss_gb": peak / 1e9,
                     "exit_code": code,
                     "error": tail.strip() if code else "",
                 }
             )
+        tiled, untiled = (
+            outputs[("stylize", large, "automatic tiling")],
+            outputs[("stylize", large, "untiled")],
+        )
+        if tiled.is_file() and untiled.is_file():
+            row = next(r for r in rows if r["runtime"] == runtime and r["mode"] == "automatic tiling")
+            row["mean_diff"], row["max_diff"] = difference(tiled, untiled)
     return rows
 
 
@@ -194,12 +234,19 @@ def latency_table(rows: list[dict]) -> str:
 
 def memory_table(rows: list[dict]) -> str:
     """memory_rows as markdown."""
-    lines = ["| photo | runtime | mode | peak RSS | wall time |", "|---|---|---|---:|---:|"]
+    lines = [
+        "| input | runtime | mode | peak RSS | wall time | CPU time | vs untiled: mean, max (1/255) |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     for r in rows:
         peak = f"{r['peak_rss_gb']:.2f} GB"
         if r["exit_code"]:
             peak = f"failed (exit {r['exit_code']}: {r['error'].splitlines()[-1]}) at {peak}"
-        lines.append(f"| {r['photo']} | {r['runtime']} | {r['mode']} | {peak} | {r['seconds']:.0f} s |")
+        diff = f"{r['mean_diff']:.3f}, {r['max_diff']:.0f}" if "mean_diff" in r else ""
+        lines.append(
+            f"| {r['photo']} | {r['runtime']} | {r['mode']} | {peak} | {r['seconds']:.0f} s | "
+            f"{r['cpu_seconds']:.0f} s | {diff} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,14 @@ fst=("$work/venv/bin/fst")
 "$work/venv/bin/python" -c "from PIL import Image; Image.new('RGB', (45, 31), (200, 120, 40)).save('photo.png')"
 "${fst[@]}" stylize photo.png -m starry_night -o out.png
 "$work/venv/bin/python" -c "from PIL import Image; assert Image.open('out.png').size == (45, 31)"
+# tiles (exact steps, fst.infer.staged) give the untiled pixels without torch
+"$work/venv/bin/python" -c "from PIL import Image; Image.effect_mandelbrot((150, 110), (-2, -1, 1, 1), 60).convert('RGB').save('big.png')"
+"${fst[@]}" stylize big.png -m starry_night -o whole.png
+"${fst[@]}" stylize big.png -m starry_night -o tiled.png --tile 48
+"$work/venv/bin/python" -c "
+import numpy as np; from PIL import Image
+a, b = (np.asarray(Image.open(f), np.int16) for f in ('whole.png', 'tiled.png'))
+assert np.abs(a - b).max() <= 1, np.abs(a - b).max()"
 # a 12-frame video through fst video (PyAV writes it, as the base install has)
 "$work/venv/bin/python" - <<'PY'
 import av, numpy as np
