@@ -49,10 +49,11 @@ class StylizeOptions:
         then scale the result back up to the input size (None: full resolution).
     tile: tile side in pixels; None: automatic (tile only above the memory budget);
         0: never tile.
-    overlap: pixels shared by neighbouring tiles (None: fst.infer.tiling.default_overlap).
+    overlap: pixels shared by neighbouring tiles (None: fst.infer.tiling.default_overlap);
+        PyTorch tiles only (ONNX models run in exact steps: fst.infer.staged).
     preserve_color: keep the input's chrominance, take only luminance from the style.
     strength: 1 = fully stylized, 0 = the input unchanged, between: linear blend.
-    batch_size: images (or tiles) per forward pass.
+    batch_size: images (or PyTorch tiles) per forward pass.
     style: mixing weights over a multi-style model's styles, one per style, summing to 1
         (fst.infer.style_mix.parse_style); None: its first style. Single-style models ignore it.
     """
