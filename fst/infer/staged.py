@@ -28,6 +28,7 @@ Shapes: image (3, H, W) float32 RGB in [0, 1]; ``style``: (S,) weights (fst.infe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -203,7 +204,8 @@ def channel_statistics(tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class StagedRun:
     """An ONNX runner's network (fst.infer.runners, format 2 on) run step by step on one
-    image at a time (see the module docstring).
+    image at a time (see the module docstring); the plan and the step graphs' sessions
+    are made once and serve every image (the frames of a video).
 
     Coordinates: G is the whole image's network input (the image plus its border margin
     M, padded to the network's size multiple). A tile of tensors at stride s (input px
@@ -211,7 +213,7 @@ class StagedRun:
     add their own margin m = M, which puts their origin at G = t0 too.
     """
 
-    def __init__(self, runner: Any, style: np.ndarray | None, tile: int):
+    def __init__(self, runner: Any, tile: int):
         import onnx
 
         self.runner, self.tile = runner, tile
@@ -222,10 +224,10 @@ class StagedRun:
         types = {init.name: init.data_type for init in self.model.graph.initializer}
         self.elem = types[first_conv.input[1]]  # FLOAT, or FLOAT16 in fp16 exports
         self.dtype = np.float16 if self.elem == onnx.TensorProto.FLOAT16 else np.float32
-        weights = style_weights(style, runner.info)
-        self.style = {} if weights is None else {STYLE_NAME: weights}
+        self.style = self._style_feed(None)
         unit = (np.zeros((1, 1, 1, 1), np.float32), np.ones((1, 1, 1, 1), np.float32))
         self.stats: NormStats = [unit] * self.count  # filled in step by step
+        self.sessions: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[Session, set[str]]] = {}
         marks = Landmarks.of(exported.graph, self.model.graph)
         self.stride = self._strides(marks.names())
         order = {out: i for i, node in enumerate(self.model.graph.node) for out in node.output}
@@ -236,9 +238,17 @@ class StagedRun:
             self.sources.append(nearest_sources(self.model.graph, step.target, stored))
             stored |= {step.target} if step.store else set()
 
+    def _style_feed(self, style: np.ndarray | None) -> dict[str, np.ndarray]:
+        weights = style_weights(style, self.runner.info)
+        return {} if weights is None else {STYLE_NAME: weights}
+
     def _session(self, sources: list[str], outputs: list[str]) -> tuple[Session, set[str]]:
-        part = subgraph(self.model, sources, outputs, self.elem)
-        return self.runner.session(part), {i.name for i in part.graph.input}
+        """The graph from ``sources`` to ``outputs`` in the runner's runtime, and its inputs."""
+        key = (tuple(sorted(sources)), tuple(outputs))
+        if key not in self.sessions:
+            part = subgraph(self.model, sources, outputs, self.elem)
+            self.sessions[key] = self.runner.session(part), {i.name for i in part.graph.input}
+        return self.sessions[key]
 
     def _strides(self, names: list[str]) -> dict[str, int]:
         """Input px per pixel of each named tensor (a pass on a PROBE x PROBE image)."""
@@ -335,8 +345,9 @@ class StagedRun:
             out[:, :, top : top + r1 - r0, left : left + c1 - c0] = part
         return out
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        """(3, H, W) float32 -> stylized (3, H, W) float32."""
+    def __call__(self, image: np.ndarray, style: np.ndarray | None = None) -> np.ndarray:
+        """(3, H, W) float32 -> stylized (3, H, W) float32; ``style``: (S,) weights."""
+        self.style = self._style_feed(style)
         stored = {INPUT_NAME: image[None]}
         for index, (step, names) in enumerate(zip(self.steps, self.sources, strict=True)):
             sources = {name: stored[name] for name in names}
@@ -361,8 +372,14 @@ def can_stage(runner: object) -> bool:
     return hasattr(runner, "session") and runner.info.adds_margin
 
 
+@functools.lru_cache(maxsize=4)
+def staged_run(runner: Any, tile: int) -> StagedRun:
+    """The StagedRun of ``runner`` with parts of ``tile`` px, made on first use."""
+    return StagedRun(runner, tile)
+
+
 def run_staged(runner: Any, image: np.ndarray, tile: int, style: np.ndarray | None = None) -> np.ndarray:
     """Stylize one (3, H, W) float32 image as one untiled pass would, with passes over
     parts of about ``tile`` x ``tile`` input px (plus HALO on each side); ``runner``: an
     ONNX runner for which can_stage holds."""
-    return StagedRun(runner, style, tile)(image)
+    return staged_run(runner, tile)(image, style)

@@ -63,6 +63,21 @@ def test_staged_matches_untiled(models, runtime, name):
     assert diff.max() < 2e-3 and diff.mean() < 2e-4
 
 
+def test_one_plan_serves_every_frame_and_style(models):
+    """Frames of a video: the step graphs are made for the first and reused; each call
+    runs with its own style weights."""
+    runner = open_runner(models["pair"], "onnxruntime", "cpu")
+    made, real = [], runner.session
+    runner.session = lambda proto: made.append(proto) or real(proto)
+    counts = []
+    for seed, style in ((7, [1.0, 0.0]), (8, [0.0, 1.0]), (9, [0.5, 0.5])):
+        image, weights = photo(120, 88, seed), np.array(style, np.float32)
+        out = staged.run_staged(runner, image, tile=40, style=weights)
+        assert np.abs(out - runner(image[None], style=weights)[0]).max() < 2e-3
+        counts.append(len(made))
+    assert counts[0] > 0 and counts == [counts[0]] * 3
+
+
 def test_half_precision_graph(models):
     runner = open_runner(models["half"], "onnxruntime", "cpu")
     image = photo(97, 130, seed=5)
@@ -85,7 +100,7 @@ def test_steps_of_an_exported_network(models):
     1/4, then 2 and 1. The three at 1/4 are stored, with the block's input and output and
     the output before the margin crop; the others measured. Each step starts from the
     nearest stored tensors."""
-    run = staged.StagedRun(open_runner(models["pair"], "onnxruntime", "cpu"), None, 64)
+    run = staged.StagedRun(open_runner(models["pair"], "onnxruntime", "cpu"), 64)
     norms = [step for step in run.steps if step.norm is not None]
     assert [step.norm for step in norms] == list(range(7))
     assert [run.stride[step.target] for step in norms] == [1, 2, 4, 4, 4, 2, 1]
