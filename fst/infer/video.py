@@ -40,6 +40,11 @@ FrameObserver = Callable[[np.ndarray, np.ndarray], None]
 
 # Encoder per container: the first one the output format can hold.
 ENCODERS = (("h264", "libx264", {"crf": "18", "preset": "medium"}), ("vp9", "libvpx-vp9", {}))
+# Above this many pixels a frame (1080p), x264 uses its lightest preset: "medium" keeps
+# reference and look-ahead frames that take ~0.5 GB at 3840x2160, "ultrafast" ~0.16 GB
+# (measured, benchmarks/inference_memory.md), for files about twice as big at the same CRF.
+LARGE_FRAME = 1920 * 1088
+LARGE_FRAME_OPTIONS = {"libx264": {"preset": "ultrafast"}}
 FALLBACK_RATE = Fraction(25)  # frames per second when a stream states none
 BT709, LIMITED_RANGE = 1, 1  # FFmpeg's AVCOL_SPC/PRI/TRC_BT709 and AVCOL_RANGE_MPEG
 
@@ -119,6 +124,8 @@ class VideoWriter:
         name, options = encoder
         self.container = container
         self.time_base = time_base
+        if width * height > LARGE_FRAME:
+            options = {**options, **LARGE_FRAME_OPTIONS.get(name, {})}
         self.video = container.add_stream(name, rate=rate, options=dict(options))
         self.video.width, self.video.height = width, height
         self.video.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"

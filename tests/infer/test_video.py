@@ -290,3 +290,18 @@ def test_processing_size_defaults():
     assert processing_size(1280, 720, None, "cuda") == (1280, 720)  # a GPU takes the capture size
     assert processing_size(1280, 720, (400, 300), "cpu") == (400, 300)  # --size wins
     assert processing_size(640, 480, None, "cpu", real_time_net=True) == (640, 480)  # arch fast
+
+
+@pytest.mark.parametrize(("size", "references"), [((1920, 1080), 3), ((2000, 1100), 1)])
+def test_frames_above_1080p_get_the_light_encoder(tmp_path, size, references):
+    """x264 writes its settings into the stream: "medium" keeps 3 reference frames, the
+    "ultrafast" preset of frames above 1920x1088 one (its buffers take ~0.16 GB at 4K
+    instead of ~0.5)."""
+    from fst.infer.video import open_writer
+
+    path = tmp_path / "big.mp4"
+    with open_writer(path, *size, Fraction(1, 25), Fraction(25)) as writer:
+        for i in range(2):
+            writer.write(np.zeros((size[1], size[0], 3), np.uint8), i)
+    settings = re.search(rb"options: ([ -~]*)", path.read_bytes()).group(1).decode()
+    assert f" ref={references} " in settings
