@@ -11,7 +11,7 @@
 2. Peak memory: `fst stylize` with the shipped starry_night on a 3840x2160 photo, each run
    in its own process, with the automatic tiling (ONNX Runtime: exact steps,
    fst.infer.staged; PyTorch: tiles with extrapolated statistics, fst.infer.tiling) and
-   with --tile 0 (untiled); then `fst video` on a 3-frame 3840x2160 clip (default
+   with --tile 0 (untiled); then `fst video` on a 4-frame 3840x2160 clip (default
    options, --temporal 0.8 included). The peak resident set size and CPU time of that
    process come from getrusage in a small wrapper process; the tiled photo is compared
    with the untiled one (mean and max |difference| in 1/255 of the 8-bit PNGs). A 64x64
@@ -141,7 +141,7 @@ def peak_rss(command: Sequence[str]) -> tuple[float, float, int, int, str]:
     return seconds, float(cpu), int(peak_kib) * 1024, int(code), result.stderr.strip()[-300:]
 
 
-def sample_clip(path: Path, photo: Path, frames: int = 3) -> Path:
+def sample_clip(path: Path, photo: Path, frames: int = 4) -> Path:
     """An H.264 clip of ``frames`` frames: ``photo`` shifted by 8 px a frame."""
     import av
     import numpy as np
@@ -178,7 +178,7 @@ def memory_rows(folder: Path, runtimes: Sequence[str] = ("onnxruntime", "torch")
         ("stylize", small, "untiled", []),
         ("stylize", large, "automatic tiling", []),
         ("stylize", large, "untiled", ["--tile", "0"]),
-        ("video", clip, "automatic tiling, 3 frames", []),
+        ("video", clip, "automatic tiling, 4 frames", []),
     ]
     rows = []
     for runtime in runtimes:

@@ -42,7 +42,7 @@ FrameObserver = Callable[[np.ndarray, np.ndarray], None]
 ENCODERS = (("h264", "libx264", {"crf": "18", "preset": "medium"}), ("vp9", "libvpx-vp9", {}))
 # Above this many pixels a frame (1080p), x264 uses its lightest preset: "medium" keeps
 # reference and look-ahead frames that take ~0.5 GB at 3840x2160, "ultrafast" ~0.16 GB
-# (measured, benchmarks/inference_memory.md), for files about twice as big at the same CRF.
+# (measured encoding 60 frames), for larger files at the same CRF.
 LARGE_FRAME = 1920 * 1088
 LARGE_FRAME_OPTIONS = {"libx264": {"preset": "ultrafast"}}
 FALLBACK_RATE = Fraction(25)  # frames per second when a stream states none
