@@ -306,9 +306,11 @@ class OnnxRuntimeRunner(_OnnxRunner):
     def _load(self, source: str | bytes):
         options = self._ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no warnings about unused initializers
-        # The statistics variants (bytes) run on big tiles next to the main session: no
-        # memory arena, so their peak memory is returned after each run, not kept twice.
-        options.enable_cpu_mem_arena = isinstance(source, str)
+        # Derived graphs (bytes: the statistics variants, the steps of fst.infer.staged) run
+        # on big tiles next to the main session and to each other: no memory arena and no
+        # memory pattern, so each returns its peak memory after every run, not kept each.
+        derived = not isinstance(source, str)
+        options.enable_cpu_mem_arena = options.enable_mem_pattern = not derived
         try:
             return self._ort.InferenceSession(source, options, providers=self._providers)
         except Exception as exc:  # ORT raises its own pybind exception types for bad files

@@ -204,8 +204,8 @@ def channel_statistics(tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class StagedRun:
     """An ONNX runner's network (fst.infer.runners, format 2 on) run step by step on one
-    image at a time (see the module docstring); the plan and the step graphs' sessions
-    are made once and serve every image (the frames of a video).
+    image at a time (see the module docstring); the plan and the step graphs are made
+    once and serve every image (the frames of a video).
 
     Coordinates: G is the whole image's network input (the image plus its border margin
     M, padded to the network's size multiple). A tile of tensors at stride s (input px
@@ -227,7 +227,7 @@ class StagedRun:
         self.style = self._style_feed(None)
         unit = (np.zeros((1, 1, 1, 1), np.float32), np.ones((1, 1, 1, 1), np.float32))
         self.stats: NormStats = [unit] * self.count  # filled in step by step
-        self.sessions: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[Session, set[str]]] = {}
+        self.parts: dict[tuple[tuple[str, ...], tuple[str, ...]], onnx.ModelProto] = {}
         marks = Landmarks.of(exported.graph, self.model.graph)
         self.stride = self._strides(marks.names())
         order = {out: i for i, node in enumerate(self.model.graph.node) for out in node.output}
@@ -243,12 +243,15 @@ class StagedRun:
         return {} if weights is None else {STYLE_NAME: weights}
 
     def _session(self, sources: list[str], outputs: list[str]) -> tuple[Session, set[str]]:
-        """The graph from ``sources`` to ``outputs`` in the runner's runtime, and its inputs."""
+        """The graph from ``sources`` to ``outputs`` in the runner's runtime, and its inputs.
+
+        The graphs are cut once; their sessions live for one step only (each holds memory
+        of its own, ~0.7 GB for all the steps of a 4K photo together)."""
         key = (tuple(sorted(sources)), tuple(outputs))
-        if key not in self.sessions:
-            part = subgraph(self.model, sources, outputs, self.elem)
-            self.sessions[key] = self.runner.session(part), {i.name for i in part.graph.input}
-        return self.sessions[key]
+        if key not in self.parts:
+            self.parts[key] = subgraph(self.model, sources, outputs, self.elem)
+        part = self.parts[key]
+        return self.runner.session(part), {i.name for i in part.graph.input}
 
     def _strides(self, names: list[str]) -> dict[str, int]:
         """Input px per pixel of each named tensor (a pass on a PROBE x PROBE image)."""
