@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 STRIDE = 8  # owned parts of the image start on this grid: a multiple of every layer's stride
 HALO = 32  # input px of context around an owned part: > the receptive-field radius of any step
 # (at most ~16 px for the networks fst builds: a step spans one to three convolutions)
-STAGED_TILE = 640  # px, the default owned part: a 4K photo peaks at ~1.2 GB (benchmarks/)
+STAGED_TILE = 640  # px, the default owned part: a 4K photo peaks at 1.18 GB (benchmarks/)
 PROBE = 64  # image side of the pass that measures every tensor's stride (128 with the margin)
 FLOAT16_MAX = 65504.0
 
