@@ -105,21 +105,22 @@ def plan(marks: Landmarks, strides: dict[str, int], order: dict[str, int]) -> li
     return sorted(steps, key=lambda step: order[step.target])
 
 
-def nearest_sources(graph: onnx.GraphProto, target: str, available: set[str]) -> set[str]:
-    """The tensors of ``available`` that ``target`` is computed from, searching up the
-    graph from ``target`` and stopping at each one found."""
+def upstream(graph: onnx.GraphProto, outputs: list[str], stop: set[str]) -> tuple[list, set[str]]:
+    """The nodes that compute ``outputs`` (in graph order), searching up from them and not
+    past the tensors ``stop``, and the tensors of ``stop`` reached."""
     producer = {out: node for node in graph.node for out in node.output}
-    found, stack, seen = set(), [target], set()
+    needed, reached, stack, seen = set(), set(), list(outputs), set()
     while stack:
         name = stack.pop()
         if name in seen:
             continue
         seen.add(name)
-        if name in available:
-            found.add(name)
-        elif name in producer:
+        if name in stop:
+            reached.add(name)
+        elif name in producer:  # else an initializer or an omitted optional input ("")
+            needed.add(id(producer[name]))
             stack.extend(producer[name].input)
-    return found
+    return [node for node in graph.node if id(node) in needed], reached
 
 
 def subgraph(model: onnx.ModelProto, sources: list[str], outputs: list[str], elem: int) -> onnx.ModelProto:
@@ -130,23 +131,12 @@ def subgraph(model: onnx.ModelProto, sources: list[str], outputs: list[str], ele
     from onnx import helper
 
     graph = model.graph
-    producer = {out: node for node in graph.node for out in node.output}
-    initializers = {init.name for init in graph.initializer}
     graph_inputs = {i.name: i for i in graph.input}
-    nodes, inputs, stack, seen = set(), [], list(outputs), set()
-    while stack:
-        name = stack.pop()
-        if name in seen or name == "" or name in initializers:
-            continue
-        seen.add(name)
-        if name in graph_inputs:
-            inputs.append(graph_inputs[name])
-        elif name in sources:
-            inputs.append(helper.make_tensor_value_info(name, elem, ["n", "c", "h", "w"]))
-        else:
-            nodes.add(id(producer[name]))
-            stack.extend(producer[name].input)
-    kept = [node for node in graph.node if id(node) in nodes]
+    kept, reached = upstream(graph, outputs, set(sources) | set(graph_inputs))
+    inputs = [
+        graph_inputs.get(name) or helper.make_tensor_value_info(name, elem, ["n", "c", "h", "w"])
+        for name in sorted(reached)
+    ]
     used = {name for node in kept for name in node.input}
     declared = {o.name: o for o in graph.output}
     results = [
@@ -236,7 +226,7 @@ class StagedRun:
         self.sources = []  # per step: the stored tensors it starts from
         stored = {INPUT_NAME}
         for step in self.steps:
-            self.sources.append(nearest_sources(self.model.graph, step.target, stored))
+            self.sources.append(upstream(self.model.graph, [step.target], stored)[1])
             stored |= {step.target} if step.store else set()
 
     def _style_feed(self, style: np.ndarray | None) -> dict[str, np.ndarray]:
